@@ -1,0 +1,5 @@
+"""Command line (placeholder until the CLI lands)."""
+
+
+def main() -> None:
+    raise SystemExit("sluice: not built yet")

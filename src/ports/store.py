@@ -1,0 +1,161 @@
+"""The store port: agents, sources and jobs, changed together in units of work.
+
+Contract (checked by ``tests/contract/test_store.py`` on every adapter):
+
+* Nothing a unit of work changes is visible to others before ``commit()``; leaving the
+  ``async with`` block without committing rolls everything back.
+* ``jobs.save(job)`` is a compare-and-set on ``job.version``: it succeeds only when the
+  stored version equals ``job.version``, then increments both. Otherwise it raises
+  ``StaleJob`` and writes nothing, so two processes can never both claim, finish or
+  cancel one job.
+* Deleting a source deletes its jobs (cascade); deleting an agent deletes its sources.
+* Lists are newest first (``created_at`` then ``id`` descending) with keyset cursors.
+* Datetimes come back timezone-aware in UTC.
+* Adapter failures surface as ``StoreUnavailable`` (a transient error: retry later) or
+  ``StoreError``; no driver exception crosses the port.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol
+
+from domain.agents import Agent
+from domain.errors import Conflict, SluiceError, TransientError
+from domain.jobs import Job, JobStatus
+from domain.pagination import Page, PageRequest
+from domain.sources import Source
+
+
+class StoreError(SluiceError):
+    code = "store_error"
+
+
+class StoreUnavailable(TransientError):
+    """The database cannot be reached or timed out. Retrying later may succeed."""
+
+    code = "store_unavailable"
+
+
+class StaleJob(Conflict):
+    """The job changed since it was read (another process saved it first)."""
+
+    code = "stale_job"
+
+    def __init__(self, job_id: uuid.UUID) -> None:
+        super().__init__(f"job {job_id} was changed by someone else; reload it")
+        self.job_id = job_id
+
+
+class DuplicateKey(Conflict):
+    code = "duplicate"
+
+
+class AgentRepository(Protocol):
+    async def add(self, agent: Agent) -> None: ...
+
+    async def get(self, agent_id: uuid.UUID) -> Agent | None: ...
+
+    async def save(self, agent: Agent) -> None: ...
+
+    async def delete(self, agent_id: uuid.UUID) -> bool: ...
+
+    async def list(self, page: PageRequest) -> Page[Agent]: ...
+
+
+class SourceRepository(Protocol):
+    async def add(self, source: Source) -> None: ...
+
+    async def get(self, source_id: uuid.UUID) -> Source | None: ...
+
+    async def save(self, source: Source) -> bool:
+        """Write the source back. False when it no longer exists (deleted meanwhile)."""
+        ...
+
+    async def delete(self, source_id: uuid.UUID) -> bool: ...
+
+    async def list(self, agent_id: uuid.UUID, page: PageRequest) -> Page[Source]: ...
+
+    async def count(self, agent_id: uuid.UUID) -> tuple[int, int]:
+        """(number of sources, sum of their chunk counts) of one agent."""
+        ...
+
+
+class JobRepository(Protocol):
+    async def add(self, job: Job) -> None: ...
+
+    async def get(self, job_id: uuid.UUID) -> Job | None: ...
+
+    async def save(self, job: Job) -> None:
+        """Compare-and-set on ``job.version``; raises StaleJob when it lost a race."""
+        ...
+
+    async def list(
+        self,
+        agent_id: uuid.UUID,
+        page: PageRequest,
+        *,
+        source_id: uuid.UUID | None = None,
+        status: JobStatus | None = None,
+    ) -> Page[Job]: ...
+
+    async def for_source(self, source_id: uuid.UUID, *, active_only: bool = False) -> list[Job]: ...
+
+    async def count_by_status(self, agent_id: uuid.UUID) -> dict[str, int]: ...
+
+    async def pending(self, *, limit: int, updated_before: datetime | None = None) -> list[Job]:
+        """Pending jobs, highest priority first, then oldest ``run_at``; for re-dispatch."""
+        ...
+
+    async def expired_leases(self, now: datetime, *, limit: int) -> list[Job]: ...
+
+    async def queue_depth(self) -> dict[int, int]:
+        """Pending jobs per priority."""
+        ...
+
+    async def delete_finished_before(self, cutoff: datetime, *, limit: int) -> int:
+        """Delete completed, failed and cancelled jobs that finished before ``cutoff``."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    agents: AgentRepository
+    sources: SourceRepository
+    jobs: JobRepository
+
+    async def __aenter__(self) -> UnitOfWork: ...
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+    async def commit(self) -> None: ...
+
+    async def rollback(self) -> None: ...
+
+
+class Store(Protocol):
+    """Owns the connection pool; hands out units of work."""
+
+    def unit_of_work(self, *, read_only: bool = False) -> UnitOfWork: ...
+
+    async def ping(self) -> None:
+        """Raises StoreUnavailable when the database cannot be reached."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+__all__ = [
+    "AgentRepository",
+    "DuplicateKey",
+    "JobRepository",
+    "SourceRepository",
+    "StaleJob",
+    "Store",
+    "StoreError",
+    "StoreUnavailable",
+    "UnitOfWork",
+]
