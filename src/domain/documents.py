@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 
@@ -37,3 +38,12 @@ class Section:
             if last is not None and last != page:
                 extra["page_end"] = last
         return extra
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractionRequest:
+    """A stored file to read: where it is, what it is, what the user called it."""
+
+    path: Path
+    media_type: str
+    filename: str | None = None

@@ -66,6 +66,16 @@ class Conflict(SluiceError):
     code = "conflict"
 
 
+class StaleJob(Conflict):
+    """The job changed since it was read: another process saved it first. Reload it."""
+
+    code = "stale_job"
+
+    def __init__(self, job_id: object) -> None:
+        super().__init__(f"job {job_id} was changed by someone else; reload it")
+        self.job_id = job_id
+
+
 class ProcessingError(SluiceError):
     """A job step failed. ``transient`` decides whether the job is retried."""
 

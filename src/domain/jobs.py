@@ -79,6 +79,15 @@ MIN_PRIORITY = 0
 MAX_PRIORITY = 100
 
 
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """What a queue carries: which job, how urgent, from when."""
+
+    job_id: uuid.UUID
+    priority: int
+    run_at: datetime
+
+
 @dataclass(slots=True)
 class Job:
     """A tracked background job. Mutable; every change goes through a transition method.
@@ -153,14 +162,15 @@ class Job:
 
     def lease_expired(self, now: datetime) -> bool:
         return (
-            self.status is JobStatus.PROCESSING
-            and self.lease_expires_at is not None
-            and self.lease_expires_at <= now
+            self.status is JobStatus.PROCESSING and self.lease_expires_at is not None and self.lease_expires_at <= now
         )
 
     def run_at(self) -> datetime:
         """When a dispatcher should hand the job to a worker."""
         return self.scheduled_for or self.created_at
+
+    def ticket(self) -> Ticket:
+        return Ticket(job_id=self.id, priority=self.priority, run_at=self.run_at())
 
     def copy(self) -> Job:
         return replace(self, progress=dict(self.progress), result=None if self.result is None else dict(self.result))
@@ -222,9 +232,7 @@ class Job:
         self.scheduled_for = max(run_at, now)
         self._release()
 
-    def handle_failure(
-        self, now: datetime, message: str, *, transient: bool, policy: RetryPolicy, rnd: float
-    ) -> bool:
+    def handle_failure(self, now: datetime, message: str, *, transient: bool, policy: RetryPolicy, rnd: float) -> bool:
         """Fail for good or schedule the next attempt. Returns True when a retry was scheduled."""
         if transient and self.attempts < self.max_attempts:
             delay = policy.delay(self.attempts, rnd)
@@ -257,9 +265,8 @@ class Job:
     def retry(self, now: datetime) -> None:
         """Manual retry of a failed or cancelled job, with a fresh attempt budget."""
         if self.status not in RETRYABLE_STATUSES:
-            raise IllegalTransition(
-                self.status.value, "pending", reason=f"only failed or cancelled jobs can be retried, this one is {self.status}"
-            )
+            reason = f"only failed or cancelled jobs can be retried, this one is {self.status}"
+            raise IllegalTransition(self.status.value, "pending", reason=reason)
         self._move(JobStatus.PENDING, now)
         self.attempts = 0
         # Queued behind what was already waiting at its priority (FIFO by resubmission).

@@ -53,9 +53,7 @@ def check_key(key: str) -> str:
 
 
 class BlobStore(Protocol):
-    async def put(
-        self, key: str, chunks: AsyncIterable[bytes], *, max_bytes: int | None = None
-    ) -> BlobInfo: ...
+    async def put(self, key: str, chunks: AsyncIterable[bytes], *, max_bytes: int | None = None) -> BlobInfo: ...
 
     def open(self, key: str, *, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]: ...
 

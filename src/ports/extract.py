@@ -10,11 +10,9 @@ type is not one it handles. No parser exception crosses the port.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
-from domain.documents import Section
+from domain.documents import ExtractionRequest, Section
 from domain.errors import PermanentError
 
 ProgressFn = Callable[[dict[str, Any]], Awaitable[None]]
@@ -26,13 +24,6 @@ class ExtractionFailed(PermanentError):
 
 class UnsupportedMediaType(PermanentError):
     code = "unsupported_media_type"
-
-
-@dataclass(frozen=True, slots=True)
-class ExtractionRequest:
-    path: Path
-    media_type: str
-    filename: str | None = None
 
 
 class TextExtractor(Protocol):

@@ -8,41 +8,13 @@ its channels after ``subscribe`` returned. Channels are ``job_{jobId}`` and
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
-EVENT_NAME = "job_status_update"
+from domain.events import EVENT_NAME, JobEvent, agent_channel, job_channel
 
-
-def job_channel(job_id: uuid.UUID | str) -> str:
-    return f"job_{job_id}"
-
-
-def agent_channel(agent_id: uuid.UUID | str) -> str:
-    return f"agent_{agent_id}"
-
-
-@dataclass(frozen=True, slots=True)
-class JobEvent:
-    job_id: str
-    source_id: str
-    agent_id: str
-    status: str
-    progress: dict[str, Any]
-    attempts: int
-    max_attempts: int
-    error_message: str | None
-    scheduled_for: str | None
-    updated_at: str
-    event: str = EVENT_NAME
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def channels(self) -> tuple[str, str]:
-        return job_channel(self.job_id), agent_channel(self.agent_id)
+__all__ = ["EVENT_NAME", "JobEvent", "Notifier", "agent_channel", "job_channel"]
 
 
 class Notifier(Protocol):

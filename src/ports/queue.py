@@ -20,22 +20,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Protocol
 
 from domain.errors import TransientError
+from domain.jobs import Ticket
+
+__all__ = ["JobHandler", "JobQueue", "QueueUnavailable", "Ticket"]
 
 
 class QueueUnavailable(TransientError):
     code = "queue_unavailable"
-
-
-@dataclass(frozen=True, slots=True)
-class Ticket:
-    job_id: uuid.UUID
-    priority: int
-    run_at: datetime
 
 
 JobHandler = Callable[[uuid.UUID], Awaitable[None]]

@@ -23,7 +23,7 @@ from types import TracebackType
 from typing import Protocol
 
 from domain.agents import Agent
-from domain.errors import Conflict, SluiceError, TransientError
+from domain.errors import Conflict, SluiceError, StaleJob, TransientError
 from domain.jobs import Job, JobStatus
 from domain.pagination import Page, PageRequest
 from domain.sources import Source
@@ -37,16 +37,6 @@ class StoreUnavailable(TransientError):
     """The database cannot be reached or timed out. Retrying later may succeed."""
 
     code = "store_unavailable"
-
-
-class StaleJob(Conflict):
-    """The job changed since it was read (another process saved it first)."""
-
-    code = "stale_job"
-
-    def __init__(self, job_id: uuid.UUID) -> None:
-        super().__init__(f"job {job_id} was changed by someone else; reload it")
-        self.job_id = job_id
 
 
 class DuplicateKey(Conflict):

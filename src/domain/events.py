@@ -1,0 +1,65 @@
+"""Job events: what real-time subscribers and webhooks receive on every change."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from domain.jobs import Job
+
+EVENT_NAME = "job_status_update"
+
+
+def job_channel(job_id: uuid.UUID | str) -> str:
+    return f"job_{job_id}"
+
+
+def agent_channel(agent_id: uuid.UUID | str) -> str:
+    return f"agent_{agent_id}"
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class JobEvent:
+    job_id: str
+    source_id: str
+    agent_id: str
+    type: str
+    status: str
+    progress: dict[str, Any]
+    attempts: int
+    max_attempts: int
+    error_message: str | None
+    scheduled_for: str | None
+    updated_at: str
+    event: str = EVENT_NAME
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, job: Job) -> JobEvent:
+        return cls(
+            job_id=str(job.id),
+            source_id=str(job.data_source_id),
+            agent_id=str(job.agent_id),
+            type=job.type.value,
+            status=job.status.value,
+            progress=dict(job.progress),
+            attempts=job.attempts,
+            max_attempts=job.max_attempts,
+            error_message=job.error_message,
+            scheduled_for=_iso(job.scheduled_for),
+            updated_at=_iso(job.updated_at) or "",
+        )
+
+    @property
+    def channels(self) -> tuple[str, str]:
+        return job_channel(self.job_id), agent_channel(self.agent_id)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in {"completed", "failed", "cancelled"}
