@@ -234,6 +234,8 @@ class Job:
 
     def handle_failure(self, now: datetime, message: str, *, transient: bool, policy: RetryPolicy, rnd: float) -> bool:
         """Fail for good or schedule the next attempt. Returns True when a retry was scheduled."""
+        if self.status is not JobStatus.PROCESSING:
+            raise IllegalTransition(self.status.value, "failed", reason=f"a {self.status} job cannot fail")
         if transient and self.attempts < self.max_attempts:
             delay = policy.delay(self.attempts, rnd)
             self.schedule_retry(now, now + timedelta(seconds=delay), message)

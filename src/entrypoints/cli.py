@@ -1,5 +1,140 @@
-"""Command line (placeholder until the CLI lands)."""
+"""The ``sluice`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import uuid
+
+import click
+
+from domain.errors import SluiceError
+from entrypoints.logs import configure_logging
+from entrypoints.settings import Settings
 
 
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SluiceError as exc:
+        raise click.ClickException(f"configuration: {exc.message}") from exc
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="sluice")
 def main() -> None:
-    raise SystemExit("sluice: not built yet")
+    """Sluice: turn an agent's files, text and websites into searchable vectors."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to listen on [SLUICE_HOST, default 127.0.0.1].")
+@click.option("--port", type=int, default=None, help="Port to listen on [SLUICE_PORT, default 8000].")
+@click.option("--no-worker", is_flag=True, help="API only; jobs run in separate `sluice worker` processes.")
+@click.option("--reload", is_flag=True, help="Restart on code changes (development).")
+def serve(host: str | None, port: int | None, no_worker: bool, reload: bool) -> None:
+    """Run the HTTP API, with its integrated worker unless --no-worker."""
+    import uvicorn
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    os.environ["SLUICE_RUN_WORKER"] = "0" if no_worker else "1"
+    host = host or settings.host
+    port = port or settings.port
+    mode = "embedded" if settings.is_embedded_store and not settings.redis.url else "distributed"
+    click.echo(
+        f"Sluice {mode} mode: data in {settings.data_dir.resolve()}"
+        if mode == "embedded"
+        else "Sluice distributed mode"
+    )
+    uvicorn.run(
+        "entrypoints.asgi:create",
+        factory=True,
+        host=host,
+        port=port,
+        reload=reload,
+        reload_dirs=[os.path.dirname(os.path.dirname(__file__))] if reload else None,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=15,
+    )
+
+
+@main.command()
+@click.option("--concurrency", type=int, default=None, help="Jobs in parallel [JOB_CONCURRENCY, default 3].")
+def worker(concurrency: int | None) -> None:
+    """Run jobs in this process (a worker separate from the API)."""
+    settings = _settings()
+    configure_logging(settings.log_level)
+    asyncio.run(_run_worker(settings, concurrency))
+
+
+async def _run_worker(settings: Settings, concurrency: int | None) -> None:
+    from entrypoints.container import build_container
+    from entrypoints.runtime import Worker, close, migrate
+
+    container = build_container(settings)
+    if settings.is_embedded_store:
+        await migrate(container)
+    # A worker alone takes jobs from the table as soon as they are committed.
+    runtime = Worker(container, concurrency=concurrency, grace_seconds=0.0)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await runtime.start()
+    click.echo(f"worker {container.config().worker_id} running {runtime.concurrency} job(s) at a time")
+    await stop.wait()
+    click.echo("stopping: finishing running jobs")
+    await runtime.stop()
+    await close(container)
+
+
+@main.command()
+def migrate() -> None:
+    """Create or upgrade the database schema."""
+    settings = _settings()
+    configure_logging(settings.log_level)
+
+    async def run() -> None:
+        from entrypoints.container import build_container
+        from entrypoints.runtime import close
+        from entrypoints.runtime import migrate as do_migrate
+
+        container = build_container(settings)
+        await do_migrate(container)
+        await close(container)
+
+    asyncio.run(run())
+    click.echo(f"database is up to date ({'SQLite' if settings.is_embedded_store else 'PostgreSQL'})")
+
+
+@main.command()
+@click.argument("agent_id", type=click.UUID)
+@click.argument("query")
+@click.option("--top-k", "-k", type=int, default=5, show_default=True)
+def search(agent_id: uuid.UUID, query: str, top_k: int) -> None:
+    """Search an agent's chunks (local data)."""
+    settings = _settings()
+    configure_logging("WARNING")
+
+    async def run() -> list:
+        from entrypoints.container import build_container
+        from entrypoints.runtime import close
+
+        container = build_container(settings)
+        try:
+            return await container.search().search(agent_id, query, top_k=top_k)
+        finally:
+            await close(container)
+
+    try:
+        hits = asyncio.run(run())
+    except SluiceError as exc:
+        raise click.ClickException(exc.message) from exc
+    if not hits:
+        click.echo("no results")
+    for rank, hit in enumerate(hits, 1):
+        snippet = " ".join(hit.text.split())
+        snippet = snippet if len(snippet) <= 240 else snippet[:237] + "..."
+        click.echo(f"{rank}. {hit.score:.3f}  {hit.source_name or hit.source_id} #{hit.chunk_index}")
+        click.echo(f"   {snippet}")

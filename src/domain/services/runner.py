@@ -1,0 +1,344 @@
+"""Running one job: claim it, extract, chunk, embed, upsert, finish — or fail well.
+
+At-least-once with idempotent effects: vector ids are ``{source_id}#{chunk_index}``,
+so a re-run (after a crash, a retry or a re-process) overwrites instead of duplicating,
+and the ids past the new chunk count are removed only after the new ones are written.
+Every save of the job is a compare-and-set: when it fails, someone else changed the
+job (a cancel, a source deletion, a reclaim after a lost lease) and this run stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from domain.agents import Agent
+from domain.chunking import Chunk, chunk_text
+from domain.errors import JobCancelled, PermanentError, SluiceError, StaleJob
+from domain.jobs import Job, JobStatus
+from domain.services.deps import Ports, ServiceConfig
+from domain.services.reader import read_sections
+from domain.sources import Source
+from domain.vectors import VectorRecord, chunk_metadata, parse_vector_id, source_prefix, vector_id
+
+log = logging.getLogger("sluice.runner")
+
+DEFAULT_EMBED_BATCH = 128
+
+
+@dataclass(slots=True)
+class _Run:
+    """The state of one attempt, shared by the pipeline and its heartbeat."""
+
+    job: Job
+    source: Source
+    agent: Agent
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    stopped: JobCancelled | None = None
+    wrote_vectors: bool = False
+
+    def check(self) -> None:
+        if self.stopped is not None:
+            raise self.stopped
+
+
+@dataclass(slots=True)
+class _Batch:
+    chunks: list[tuple[Chunk, dict[str, Any]]] = field(default_factory=list)
+    fraction: float = 0.0
+
+
+class JobRunner:
+    def __init__(self, ports: Ports, config: ServiceConfig, *, heartbeat_seconds: float | None = None) -> None:
+        self._ports = ports
+        self._config = config
+        self._heartbeat = heartbeat_seconds or max(0.5, config.lease_seconds / 3)
+
+    @property
+    def worker_id(self) -> str:
+        return self._config.worker_id
+
+    async def run(self, job_id: uuid.UUID) -> JobStatus | None:
+        """Handle one delivery of a job. Returns the state it left the job in, or None
+        when the delivery was a no-op (not pending, not due, claimed by another)."""
+        run = await self._claim(job_id)
+        if run is None:
+            return None
+        log.info("job %s started (attempt %d/%d)", job_id, run.job.attempts, run.job.max_attempts)
+        beat = asyncio.create_task(self._beat(run), name=f"sluice-heartbeat-{job_id}")
+        try:
+            result = await self._process(run)
+            await self._save(run, lambda job, source: _complete(job, source, result, self._ports.clock.now()))
+            log.info("job %s completed: %s chunks", job_id, result["chunks"])
+        except JobCancelled as stop:
+            await self._stopped(run, stop)
+        except Exception as exc:
+            await self._failed(run, exc)
+        finally:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+        return run.job.status
+
+    # -- claim and save --------------------------------------------------------------
+
+    async def _claim(self, job_id: uuid.UUID) -> _Run | None:
+        now = self._ports.clock.now()
+        async with self._ports.store.unit_of_work() as uow:
+            job = await uow.jobs.get(job_id)
+            if job is None or job.status is not JobStatus.PENDING:
+                return None
+            if not job.is_due(now) or job.attempts >= job.max_attempts:
+                not_due = job
+                job = None
+            else:
+                not_due = None
+                source = await uow.sources.get(job.data_source_id)
+                agent = await uow.agents.get(job.agent_id)
+                if source is None or agent is None:
+                    return None
+                job.start(now, worker_id=self.worker_id, lease=self._config.lease)
+                try:
+                    await uow.jobs.save(job)
+                except StaleJob:
+                    return None
+                if source.latest_job_id == job.id:
+                    source.follow(job.status, now)
+                    await uow.sources.save(source)
+                await uow.commit()
+        if not_due is not None:
+            # Delivered early (a re-dispatch raced a retry schedule): put it back for later.
+            if not_due.attempts < not_due.max_attempts:
+                await self._ports.dispatch(not_due)
+            return None
+        assert job is not None
+        await self._ports.publish(job)
+        return _Run(job=job, source=source, agent=agent)
+
+    async def _save(self, run: _Run, change: Callable[[Job, Source], None], *, publish: bool = True) -> None:
+        """Apply ``change`` to the job (and source) and save both, or find out why not."""
+        async with run.lock:
+            run.check()
+            job = run.job.copy()
+            source = dataclasses.replace(run.source)
+            change(job, source)
+            async with self._ports.store.unit_of_work() as uow:
+                try:
+                    await uow.jobs.save(job)
+                except StaleJob:
+                    current = await uow.jobs.get(job.id)
+                    run.stopped = _why_stopped(current, self.worker_id)
+                    raise run.stopped from None
+                if source.latest_job_id == job.id and not await uow.sources.save(source):
+                    run.stopped = JobCancelled("the source was deleted", code="source_deleted")
+                    raise run.stopped
+                await uow.commit()
+            run.job, run.source = job, source
+        if publish:
+            await self._ports.publish(job)
+
+    async def _beat(self, run: _Run) -> None:
+        """Renew the lease; notice a cancel or a lost lease between batches."""
+        while True:
+            await asyncio.sleep(self._heartbeat)
+            try:
+                await self._save(
+                    run, lambda job, _: job.renew_lease(self._ports.clock.now(), self._config.lease), publish=False
+                )
+            except JobCancelled:
+                return
+            except Exception:
+                log.warning("heartbeat of job %s failed; will try again", run.job.id, exc_info=True)
+
+    async def _progress(self, run: _Run, **progress: Any) -> None:
+        await self._save(run, lambda job, _: job.report_progress(self._ports.clock.now(), progress))
+
+    # -- the pipeline ----------------------------------------------------------------
+
+    async def _process(self, run: _Run) -> dict[str, Any]:
+        started = time.monotonic()
+        source, agent = run.source, run.agent
+        options = source.chunking(self._config.chunking)
+        measure = self._ports.measure(options.unit)
+        user_meta = dict(source.options.get("metadata") or {})
+        batch_size = self._config.embed_batch_size or self._ports.embedder.batch_size or DEFAULT_EMBED_BATCH
+        created_at = self._ports.clock.now()
+        state = {"chunks_total": 0, "chunks_done": 0, "tokens": 0, "characters": 0, "sections": 0}
+        await self._progress(run, stage="extracting", chunks_total=0, chunks_done=0, percent=0)
+
+        async def flush(batch: _Batch) -> None:
+            if not batch.chunks:
+                return
+            run.check()
+            embeddings = await self._ports.embedder.embed_documents([c.text for c, _ in batch.chunks])
+            records = [
+                VectorRecord(
+                    id=vector_id(source.id, chunk.index),
+                    values=vec,
+                    metadata=chunk_metadata(
+                        source_id=source.id,
+                        agent_id=agent.id,
+                        namespace=agent.namespace,
+                        chunk=chunk,
+                        created_at=created_at,
+                        extra=extra,
+                    ),
+                )
+                for (chunk, extra), vec in zip(batch.chunks, embeddings.vectors, strict=True)
+            ]
+            run.check()
+            await self._ports.vectors.upsert(agent.namespace, records)
+            run.wrote_vectors = True
+            state["chunks_done"] += len(records)
+            state["tokens"] += embeddings.tokens
+            await self._progress(
+                run,
+                stage="embedding",
+                chunks_total=state["chunks_total"],
+                chunks_done=state["chunks_done"],
+                percent=min(99, int(batch.fraction * 100)),
+            )
+
+        batch = _Batch()
+        async for section, lo, hi in read_sections(self._ports, source, self._config, on_progress=self._extra(run)):
+            run.check()
+            state["sections"] += 1
+            state["characters"] += len(section.text)
+            chunks = await asyncio.to_thread(
+                chunk_text, section.text, size=options.size, overlap=options.overlap, measure=measure
+            )
+            length = max(1, len(section.text))
+            for chunk in chunks:
+                index = state["chunks_total"]
+                state["chunks_total"] += 1
+                extra = {**user_meta, "source_name": source.name, "source_type": source.type.value}
+                extra.update(section.chunk_extra(chunk.start, chunk.end))
+                batch.chunks.append((dataclasses.replace(chunk, index=index), extra))
+                batch.fraction = lo + (hi - lo) * (chunk.end / length)
+                if len(batch.chunks) >= batch_size:
+                    await flush(batch)
+                    batch = _Batch(fraction=batch.fraction)
+        await flush(batch)
+        total = state["chunks_total"]
+        if total == 0:
+            raise PermanentError("the source contains no text to index")
+        await self._progress(run, stage="finalizing", chunks_total=total, chunks_done=total, percent=99)
+        await self._delete_stale(agent.namespace, source.id, keep=total)
+        return {
+            "chunks": total,
+            "vectors": total,
+            "characters": state["characters"],
+            "sections": state["sections"],
+            "embedding_model": self._ports.embedder.model,
+            "embedding_tokens": state["tokens"],
+            "duration_seconds": round(time.monotonic() - started, 3),
+        }
+
+    def _extra(self, run: _Run) -> Callable[[dict[str, Any]], Any]:
+        """Progress reported by an extractor or crawler (pages done...), merged in."""
+
+        async def report(extra: dict[str, Any]) -> None:
+            await self._progress(run, **{**run.job.progress, **extra})
+
+        return report
+
+    async def _delete_stale(self, namespace: str, source_id: uuid.UUID, *, keep: int) -> None:
+        ids = await self._ports.vectors.list_ids(namespace, source_prefix(source_id))
+        stale = [vid for vid in ids if parse_vector_id(vid)[1] >= keep]
+        if stale:
+            await self._ports.vectors.delete_ids(namespace, stale)
+
+    # -- endings ---------------------------------------------------------------------
+
+    async def _stopped(self, run: _Run, stop: JobCancelled) -> None:
+        """Cancelled or deleted: remove what the source had, unless the job moved on."""
+        log.info("job %s stopped: %s", run.job.id, stop.message)
+        if stop.code in {"job_cancelled", "source_deleted"} and run.wrote_vectors:
+            with contextlib.suppress(Exception):
+                await self._ports.vectors.delete_source(run.agent.namespace, str(run.source.id))
+            if stop.code == "job_cancelled":
+                with contextlib.suppress(Exception):
+                    await self._reset_source(run.source.id)
+
+    async def _reset_source(self, source_id: uuid.UUID) -> None:
+        async with self._ports.store.unit_of_work() as uow:
+            source = await uow.sources.get(source_id)
+            if source is not None and source.chunk_count:
+                source.chunk_count = 0
+                await uow.sources.save(source)
+                await uow.commit()
+
+    async def _failed(self, run: _Run, exc: Exception) -> None:
+        transient, message = classify(exc)
+        now = self._ports.clock.now()
+        retry = False
+
+        def change(job: Job, source: Source) -> None:
+            nonlocal retry
+            retry = job.handle_failure(
+                now, message, transient=transient, policy=self._config.retry, rnd=self._ports.random.random()
+            )
+            if retry:
+                source.follow(JobStatus.PENDING, now, error=f"retrying: {message}")
+            else:
+                source.follow(JobStatus.FAILED, now, error=message)
+                if run.wrote_vectors:
+                    source.chunk_count = 0
+
+        try:
+            await self._save(run, change)
+        except JobCancelled as stop:
+            await self._stopped(run, stop)
+            return
+        except Exception:
+            # Cannot record the failure (database down?): the lease runs out and the
+            # reconciler retries the job, counting this attempt.
+            log.exception("could not record the failure of job %s", run.job.id)
+            return
+        if retry:
+            log.warning("job %s failed (%s); retry at %s", run.job.id, message, run.job.scheduled_for)
+            await self._ports.dispatch(run.job)
+        else:
+            log.warning("job %s failed: %s", run.job.id, message)
+            if run.wrote_vectors:
+                with contextlib.suppress(Exception):
+                    await self._ports.vectors.delete_source(run.agent.namespace, str(run.source.id))
+
+
+def _complete(job: Job, source: Source, result: dict[str, Any], now: datetime) -> None:
+    job.report_progress(now, {**job.progress, "stage": "done", "percent": 100})
+    job.complete(now, result)
+    source.chunk_count = int(result["chunks"])
+    source.follow(job.status, now)
+
+
+def _why_stopped(current: Job | None, worker_id: str) -> JobCancelled:
+    if current is None:
+        return JobCancelled("the source was deleted", code="source_deleted")
+    if current.status is JobStatus.CANCELLED:
+        return JobCancelled("the job was cancelled")
+    return JobCancelled(
+        f"the job is no longer held by this worker (now {current.status}, held by {current.locked_by or 'nobody'})",
+        code="lease_lost",
+    )
+
+
+def classify(exc: BaseException) -> tuple[bool, str]:
+    """(transient?, message for the user) of an exception raised by a job step."""
+    if isinstance(exc, SluiceError):
+        return bool(getattr(exc, "transient", False)), exc.message
+    if isinstance(exc, TimeoutError | ConnectionError):
+        return True, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if isinstance(exc, MemoryError):
+        return False, "the source needs more memory than this worker has"
+    # A bug or an unexpected library error: retry within the budget, and say what it was.
+    log.error("unexpected error in a job", exc_info=exc)
+    return True, f"internal error ({type(exc).__name__}: {exc})"

@@ -1,0 +1,89 @@
+"""The Litestar application: routes, dependencies, error mapping, lifecycle."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, get
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+
+import sluice
+from entrypoints.api.agents import AgentController
+from entrypoints.api.errors import EXCEPTION_HANDLERS
+from entrypoints.api.jobs import AgentJobController, JobController
+from entrypoints.api.schemas import Health, Ok
+from entrypoints.api.search import SearchController
+from entrypoints.api.sources import SourceController
+from entrypoints.container import Container, build_container
+from entrypoints.runtime import Worker, close, migrate
+from entrypoints.settings import Settings
+
+log = logging.getLogger("sluice.api")
+
+
+@get("/health", tags=["operations"], summary="The process is up")
+async def health() -> Ok[Health]:
+    return Ok(data=Health(status="ok", version=sluice.__version__))
+
+
+def _provide(factory: Any) -> Provide:
+    return Provide(lambda: factory(), sync_to_thread=False)
+
+
+def create_app(
+    container: Container | None = None,
+    *,
+    run_worker: bool = True,
+    migrate_on_start: bool | None = None,
+    debug: bool = False,
+) -> Litestar:
+    """Build the API. With ``run_worker`` the same process also runs jobs (integrated mode)."""
+    container = container or build_container()
+    settings: Settings = container.settings()
+    if migrate_on_start is None:
+        migrate_on_start = settings.is_embedded_store
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        if migrate_on_start:
+            await migrate(container)
+        worker = Worker(container) if run_worker else None
+        if worker is not None:
+            await worker.start()
+        app.state.worker = worker
+        try:
+            yield
+        finally:
+            if worker is not None:
+                await worker.stop()
+            await close(container)
+
+    # JSON escapes can make a text body several times its decoded size; the text limit
+    # itself is checked after decoding, with a message that names it.
+    body_limit = settings.limits.max_text_bytes * 6 + (1 << 20)
+
+    return Litestar(
+        route_handlers=[health, AgentController, SourceController, JobController, AgentJobController, SearchController],
+        dependencies={
+            "agents": _provide(container.agents),
+            "sources": _provide(container.sources),
+            "jobs": _provide(container.jobs),
+            "search": _provide(container.search),
+            "service_config": _provide(container.config),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=[lifespan],
+        openapi_config=OpenAPIConfig(
+            title="Sluice",
+            version=sluice.__version__,
+            description="Ingestion service for AI agents: sources in, searchable vectors out, as tracked jobs.",
+            path="/schema",
+        ),
+        request_max_body_size=body_limit,
+        debug=debug,
+        state={"container": container},
+    )

@@ -1,0 +1,143 @@
+"""The composition root: the only place that knows which adapter serves which port.
+
+Each port's adapter is chosen from the settings independently (``DATABASE_URL`` moves
+the store to PostgreSQL, ``REDIS_HOST`` the queue to SAQ, ...); with nothing set,
+everything runs embedded under ``SLUICE_DATA_DIR``. Optional adapters are imported
+lazily, where they are built. Tests override any provider with
+``container.<name>.override(...)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dependency_injector import containers, providers
+
+from adapters.system.clock import SystemClock, SystemRandom
+from domain.chunking import CharacterMeasure
+from domain.retry import RetryPolicy
+from domain.services.agents import AgentService
+from domain.services.deps import Limits, Ports, ServiceConfig
+from domain.services.jobs import JobService
+from domain.services.maintenance import Maintenance
+from domain.services.runner import JobRunner
+from domain.services.search import SearchService
+from domain.services.sources import SourceService
+from domain.sources import ChunkingOptions, ChunkUnit
+from entrypoints.settings import Settings
+
+
+def _store(settings: Settings) -> Any:
+    from adapters.sqlalchemy.store import SqlAlchemyStore
+
+    if settings.is_embedded_store:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return SqlAlchemyStore(settings.store_url)
+
+
+def _queue(settings: Settings, clock: Any) -> Any:
+    if settings.redis.url:
+        raise NotImplementedError("the Redis queue is not available yet; unset REDIS_HOST/REDIS_URL")
+    from adapters.inprocess.queue import InProcessJobQueue
+
+    return InProcessJobQueue(clock)
+
+
+def _blobs(settings: Settings) -> Any:
+    from adapters.local.blobs import LocalBlobStore
+
+    return LocalBlobStore(settings.data_dir / "blobs")
+
+
+def _embedder(settings: Settings) -> Any:
+    if settings.embedder == "hashing":
+        from adapters.hashing.embedder import HashingEmbedder
+
+        return HashingEmbedder()
+    raise ValueError(f"unknown SLUICE_EMBEDDER {settings.embedder!r} (known: hashing)")
+
+
+def _vectors(settings: Settings) -> Any:
+    from adapters.local.vectors import SqliteVectorIndex
+
+    return SqliteVectorIndex(settings.data_dir / "vectors")
+
+
+def _notifier() -> Any:
+    from adapters.memory.notifier import MemoryNotifier
+
+    return MemoryNotifier()
+
+
+def _token_measure() -> Any:
+    from adapters.tiktoken.measure import TiktokenMeasure
+
+    return TiktokenMeasure()
+
+
+def _service_config(settings: Settings, worker_id: str | None) -> ServiceConfig:
+    jobs, chunks, limits = settings.jobs, settings.chunks, settings.limits
+    extra = {"worker_id": worker_id} if worker_id else {}
+    return ServiceConfig(
+        chunking=ChunkingOptions(size=chunks.size, overlap=chunks.overlap, unit=ChunkUnit(chunks.unit)),
+        max_attempts=jobs.max_attempts,
+        retry=RetryPolicy(base_seconds=jobs.retry_base_seconds, cap_seconds=jobs.retry_max_seconds),
+        lease_seconds=jobs.lease_seconds,
+        limits=Limits(
+            max_text_bytes=limits.max_text_bytes,
+            max_upload_bytes=limits.max_upload_bytes,
+            max_query_chars=limits.max_query_chars,
+            max_top_k=limits.max_top_k,
+        ),
+        embed_batch_size=settings.embed_batch_size,
+        cleanup_days=jobs.cleanup_days,
+        **extra,
+    )
+
+
+class Container(containers.DeclarativeContainer):
+    settings = providers.Dependency(instance_of=Settings)
+    worker_id = providers.Object(None)
+
+    clock = providers.Singleton(SystemClock)
+    random = providers.Singleton(SystemRandom)
+    store = providers.Singleton(_store, settings)
+    queue = providers.Singleton(_queue, settings, clock)
+    blobs = providers.Singleton(_blobs, settings)
+    embedder = providers.Singleton(_embedder, settings)
+    vectors = providers.Singleton(_vectors, settings)
+    notifier = providers.Singleton(_notifier)
+    token_measure = providers.Singleton(_token_measure)
+    character_measure = providers.Singleton(CharacterMeasure)
+    extractor = providers.Object(None)
+    crawler = providers.Object(None)
+
+    config = providers.Singleton(_service_config, settings, worker_id)
+    ports = providers.Singleton(
+        Ports,
+        store=store,
+        queue=queue,
+        blobs=blobs,
+        embedder=embedder,
+        vectors=vectors,
+        notifier=notifier,
+        clock=clock,
+        random=random,
+        token_measure=token_measure,
+        extractor=extractor,
+        crawler=crawler,
+    )
+
+    agents = providers.Singleton(AgentService, ports, config)
+    sources = providers.Singleton(SourceService, ports, config)
+    jobs = providers.Singleton(JobService, ports)
+    search = providers.Singleton(SearchService, ports, config)
+    runner = providers.Singleton(JobRunner, ports, config)
+    maintenance = providers.Singleton(Maintenance, ports, config)
+
+
+def build_container(settings: Settings | None = None, **overrides: Any) -> Container:
+    container = Container(settings=settings or Settings.from_env())
+    for name, value in overrides.items():
+        getattr(container, name).override(providers.Object(value))
+    return container

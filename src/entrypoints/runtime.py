@@ -1,0 +1,87 @@
+"""Starting and stopping Sluice: migrations, the worker loops, closing adapters.
+
+Used by ``sluice serve`` (API with its integrated worker), ``sluice worker`` and the
+library facade, so all three bring the system up the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from entrypoints.container import Container
+
+log = logging.getLogger("sluice.runtime")
+
+
+async def migrate(container: Container) -> None:
+    """Bring the database schema up to date (Alembic)."""
+    from adapters.sqlalchemy.migrations import upgrade
+
+    settings = container.settings()
+    if settings.is_embedded_store:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(upgrade, settings.store_url)
+
+
+class Worker:
+    """Consumes the queue and keeps it honest (reconcile, reclaim, clean up)."""
+
+    def __init__(self, container: Container, *, concurrency: int | None = None, grace_seconds: float = 30.0) -> None:
+        self._c = container
+        settings = container.settings()
+        self.concurrency = concurrency or settings.jobs.concurrency
+        self._interval = settings.jobs.reconcile_seconds
+        self._grace = grace_seconds
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        maintenance = self._c.maintenance()
+        reclaimed, failed = await maintenance.reclaim_expired()
+        dispatched = await maintenance.dispatch_all_pending()
+        log.info(
+            "worker %s: %d pending job(s) dispatched, %d reclaimed, %d failed on start-up",
+            self._c.config().worker_id,
+            dispatched,
+            reclaimed,
+            failed,
+        )
+        await self._c.queue().start(self._c.runner().run, concurrency=self.concurrency)
+        self._tasks.append(asyncio.create_task(self._every(self._interval, self._reconcile), name="sluice-reconcile"))
+        self._tasks.append(asyncio.create_task(self._every(3600.0, self._cleanup), name="sluice-cleanup"))
+
+    async def _reconcile(self) -> None:
+        await self._c.maintenance().reconcile(grace_seconds=self._grace)
+
+    async def _cleanup(self) -> None:
+        deleted = await self._c.maintenance().cleanup()
+        if deleted:
+            log.info("deleted %d finished job(s) older than JOB_CLEANUP_DAYS", deleted)
+
+    async def _every(self, seconds: float, action: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            try:
+                await action()
+            except Exception:
+                log.warning("%s failed; trying again in %.0fs", action.__name__, seconds, exc_info=True)
+            await asyncio.sleep(seconds)
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        await self._c.queue().stop(timeout=timeout)
+
+
+async def close(container: Container) -> None:
+    """Close the adapters that hold connections, files or threads."""
+    for name in ("queue", "notifier", "embedder", "vectors", "store"):
+        try:
+            await getattr(container, name)().close()
+        except Exception:
+            log.warning("closing the %s failed", name, exc_info=True)

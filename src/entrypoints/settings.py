@@ -1,0 +1,194 @@
+"""Every setting, read from the environment in one place.
+
+Names follow the seed where it has one (``REDIS_*``, ``JOB_*``, ``OPENAI_API_KEY``);
+the README's configuration table is generated from ``SETTINGS_DOC`` below, so the two
+cannot drift.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from domain.errors import InvalidInput
+
+MB = 1024 * 1024
+
+# (name, default, meaning) — the README table.
+SETTINGS_DOC: list[tuple[str, str, str]] = [
+    ("SLUICE_DATA_DIR", "./.sluice", "Folder of the embedded mode: SQLite database, blobs, vector index."),
+    ("SLUICE_HOST", "127.0.0.1", "Address `sluice serve` listens on."),
+    ("SLUICE_PORT", "8000", "Port `sluice serve` listens on."),
+    ("DATABASE_URL", "sqlite in the data folder", "`postgresql+asyncpg://user:pass@host/db` for PostgreSQL."),
+    ("REDIS_HOST", "(unset)", "Setting it switches the queue to SAQ on Redis (distributed mode)."),
+    ("REDIS_PORT", "6379", "Redis port."),
+    ("REDIS_PASSWORD", "(empty)", "Redis password."),
+    ("REDIS_DB", "0", "Redis database number."),
+    ("REDIS_URL", "(unset)", "Alternative to the REDIS_* parts, e.g. `redis://:pw@host:6379/0`."),
+    ("JOB_CONCURRENCY", "3", "Jobs run in parallel per worker process."),
+    ("JOB_MAX_RETRIES", "3", "Attempts per job before it fails (automatic retries with backoff)."),
+    ("JOB_CLEANUP_DAYS", "7", "Completed, failed and cancelled jobs older than this are deleted."),
+    ("JOB_RETRY_BASE_SECONDS", "2", "First backoff ceiling; doubles per attempt (full jitter)."),
+    ("JOB_RETRY_MAX_SECONDS", "300", "Backoff cap."),
+    ("JOB_LEASE_SECONDS", "10", "A running job's lease; a worker that stops renewing it loses the job."),
+    ("JOB_RECONCILE_SECONDS", "2", "How often workers re-dispatch orphans and reclaim expired leases."),
+    ("CHUNK_SIZE", "512", "Chunk size (tokens of cl100k, or characters when CHUNK_UNIT=characters)."),
+    ("CHUNK_OVERLAP", "64", "Overlap between consecutive chunks, same unit."),
+    ("CHUNK_UNIT", "tokens", "`tokens` or `characters`."),
+    ("EMBED_BATCH_SIZE", "(embedder's)", "Chunks embedded and upserted per batch."),
+    ("SLUICE_EMBEDDER", "hashing", "Embedder of the embedded mode: `hashing` (lexical)."),
+    ("OPENAI_API_KEY", "(unset)", "Setting it switches embeddings to OpenAI."),
+    ("MAX_TEXT_MB", "16", "Largest pasted text source."),
+    ("MAX_UPLOAD_MB", "50", "Largest uploaded file."),
+    ("MAX_QUERY_CHARS", "8000", "Longest search query."),
+    ("MAX_TOP_K", "100", "Largest `topK` of a search."),
+    ("LOG_LEVEL", "INFO", "Logging level."),
+]
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidInput(f"{name} must be an integer, not {raw!r}") from None
+    if value < minimum:
+        raise InvalidInput(f"{name} must be at least {minimum}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InvalidInput(f"{name} must be a number, not {raw!r}") from None
+    if value < minimum:
+        raise InvalidInput(f"{name} must be at least {minimum}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class RedisSettings:
+    url: str | None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> RedisSettings:
+        if env.get("REDIS_URL"):
+            return cls(url=env["REDIS_URL"])
+        host = env.get("REDIS_HOST", "").strip()
+        if not host:
+            return cls(url=None)
+        port = _int(env, "REDIS_PORT", 6379, minimum=1)
+        db = _int(env, "REDIS_DB", 0)
+        password = env.get("REDIS_PASSWORD", "")
+        auth = f":{password}@" if password else ""
+        return cls(url=f"redis://{auth}{host}:{port}/{db}")
+
+
+@dataclass(frozen=True, slots=True)
+class JobSettings:
+    concurrency: int = 3
+    max_attempts: int = 3
+    cleanup_days: float = 7.0
+    retry_base_seconds: float = 2.0
+    retry_max_seconds: float = 300.0
+    lease_seconds: float = 10.0
+    reconcile_seconds: float = 2.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> JobSettings:
+        return cls(
+            concurrency=_int(env, "JOB_CONCURRENCY", 3, minimum=1),
+            max_attempts=_int(env, "JOB_MAX_RETRIES", 3, minimum=1),
+            cleanup_days=_float(env, "JOB_CLEANUP_DAYS", 7.0),
+            retry_base_seconds=_float(env, "JOB_RETRY_BASE_SECONDS", 2.0, minimum=0.001),
+            retry_max_seconds=_float(env, "JOB_RETRY_MAX_SECONDS", 300.0, minimum=0.001),
+            lease_seconds=_float(env, "JOB_LEASE_SECONDS", 10.0, minimum=1.0),
+            reconcile_seconds=_float(env, "JOB_RECONCILE_SECONDS", 2.0, minimum=0.1),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkSettings:
+    size: int = 512
+    overlap: int = 64
+    unit: str = "tokens"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ChunkSettings:
+        return cls(
+            size=_int(env, "CHUNK_SIZE", 512, minimum=1),
+            overlap=_int(env, "CHUNK_OVERLAP", 64),
+            unit=env.get("CHUNK_UNIT", "tokens").strip() or "tokens",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LimitSettings:
+    max_text_bytes: int = 16 * MB
+    max_upload_bytes: int = 50 * MB
+    max_query_chars: int = 8000
+    max_top_k: int = 100
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> LimitSettings:
+        return cls(
+            max_text_bytes=int(_float(env, "MAX_TEXT_MB", 16, minimum=0.001) * MB),
+            max_upload_bytes=int(_float(env, "MAX_UPLOAD_MB", 50, minimum=0.001) * MB),
+            max_query_chars=_int(env, "MAX_QUERY_CHARS", 8000, minimum=1),
+            max_top_k=_int(env, "MAX_TOP_K", 100, minimum=1),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    data_dir: Path = Path(".sluice")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    database_url: str | None = None
+    redis: RedisSettings = field(default_factory=lambda: RedisSettings(url=None))
+    jobs: JobSettings = field(default_factory=JobSettings)
+    chunks: ChunkSettings = field(default_factory=ChunkSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
+    embedder: str = "hashing"
+    embed_batch_size: int | None = None
+    openai_api_key: str | None = None
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        batch = _int(env, "EMBED_BATCH_SIZE", 0)
+        return cls(
+            data_dir=Path(env.get("SLUICE_DATA_DIR", "").strip() or ".sluice"),
+            host=env.get("SLUICE_HOST", "").strip() or "127.0.0.1",
+            port=_int(env, "SLUICE_PORT", 8000, minimum=1),
+            database_url=env.get("DATABASE_URL", "").strip() or None,
+            redis=RedisSettings.from_env(env),
+            jobs=JobSettings.from_env(env),
+            chunks=ChunkSettings.from_env(env),
+            limits=LimitSettings.from_env(env),
+            embedder=env.get("SLUICE_EMBEDDER", "").strip() or "hashing",
+            embed_batch_size=batch or None,
+            openai_api_key=env.get("OPENAI_API_KEY", "").strip() or None,
+            log_level=env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
+        )
+
+    @property
+    def sqlite_url(self) -> str:
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'sluice.db').resolve()}"
+
+    @property
+    def store_url(self) -> str:
+        return self.database_url or self.sqlite_url
+
+    @property
+    def is_embedded_store(self) -> bool:
+        return self.database_url is None
