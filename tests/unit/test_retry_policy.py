@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -31,7 +33,7 @@ def test_the_cap_is_reached_and_never_passed(policy: RetryPolicy, rnd: float):
     ceilings = [policy.ceiling(n) for n in range(1, 200)]
     assert ceilings[-1] == policy.cap_seconds
     assert max(ceilings) == policy.cap_seconds
-    assert all(a <= b for a, b in zip(ceilings, ceilings[1:], strict=False))
+    assert all(a <= b for a, b in itertools.pairwise(ceilings))
     assert policy.delay(500, rnd) == pytest.approx(policy.cap_seconds * rnd)
 
 
