@@ -21,7 +21,7 @@ SETTINGS_DOC: list[tuple[str, str, str]] = [
     ("SLUICE_DATA_DIR", "./.sluice", "Folder of the embedded mode: SQLite database, blobs, vector index."),
     ("SLUICE_HOST", "127.0.0.1", "Address `sluice serve` listens on."),
     ("SLUICE_PORT", "8000", "Port `sluice serve` listens on."),
-    ("DATABASE_URL", "sqlite in the data folder", "`postgresql+asyncpg://user:pass@host/db` for PostgreSQL."),
+    ("DATABASE_URL", "SQLite in the data folder", "`postgresql+asyncpg://user:pass@host/db` for PostgreSQL."),
     ("REDIS_HOST", "(unset)", "Setting it switches the queue to SAQ on Redis (distributed mode)."),
     ("REDIS_PORT", "6379", "Redis port."),
     ("REDIS_PASSWORD", "(empty)", "Redis password."),

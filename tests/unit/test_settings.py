@@ -1,0 +1,46 @@
+"""Settings: the seed's names, defaults, clear errors, and the README table in step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from domain.errors import InvalidInput
+from entrypoints.settings import SETTINGS_DOC, Settings
+
+README = Path(__file__).parents[2] / "README.md"
+
+
+def test_defaults_are_the_embedded_mode():
+    s = Settings.from_env({})
+    assert s.database_url is None and s.redis.url is None and s.is_embedded_store
+    assert (s.jobs.concurrency, s.jobs.max_attempts, s.jobs.cleanup_days) == (3, 3, 7.0)
+    assert (s.chunks.size, s.chunks.overlap, s.chunks.unit) == (512, 64, "tokens")
+    assert s.store_url.startswith("sqlite+aiosqlite:///") and s.store_url.endswith(".sluice/sluice.db")
+
+
+def test_seed_variables_are_read():
+    s = Settings.from_env(
+        {"REDIS_HOST": "cache", "REDIS_PORT": "6380", "REDIS_PASSWORD": "pw", "REDIS_DB": "2", "JOB_CONCURRENCY": "7",
+         "JOB_MAX_RETRIES": "5", "JOB_CLEANUP_DAYS": "1", "OPENAI_API_KEY": "sk-x"}
+    )
+    assert s.redis.url == "redis://:pw@cache:6380/2"
+    assert (s.jobs.concurrency, s.jobs.max_attempts, s.jobs.cleanup_days) == (7, 5, 1.0)
+    assert s.openai_api_key == "sk-x"
+    assert Settings.from_env({"REDIS_URL": "redis://x:1/0", "REDIS_HOST": "ignored"}).redis.url == "redis://x:1/0"
+
+
+def test_bad_values_name_the_variable():
+    with pytest.raises(InvalidInput, match="JOB_CONCURRENCY"):
+        Settings.from_env({"JOB_CONCURRENCY": "lots"})
+    with pytest.raises(InvalidInput, match="JOB_MAX_RETRIES"):
+        Settings.from_env({"JOB_MAX_RETRIES": "0"})
+
+
+def test_readme_documents_every_setting_with_its_default():
+    text = README.read_text()
+    for name, default, _ in SETTINGS_DOC:
+        rows = [line for line in text.splitlines() if line.startswith(f"| `{name}` |")]
+        assert rows, f"{name} is missing from the README's configuration table"
+        assert default.strip("`").split(" ")[0] in rows[0], f"README default of {name} differs from {default!r}"
