@@ -154,7 +154,7 @@ class HashingEmbedder:
         buckets = ((term_hashes >> np.uint64(1)) % np.uint64(dims)).astype(np.int64)
 
         flat = np.bincount(term_rows * dims + buckets, weights=weights, minlength=rows * dims)
-        matrix = flat.reshape(rows, dims)
+        matrix: np.ndarray = flat.reshape(rows, dims)
         norms = np.linalg.norm(matrix, axis=1, keepdims=True)
         matrix /= np.where(norms > 0.0, norms, 1.0)  # a text without words stays the zero vector
         return matrix, len(words)
