@@ -1,17 +1,26 @@
-"""The VectorIndex contract (src/ports/vectors.py), run against every adapter."""
+"""The VectorIndex contract (src/ports/vectors.py), run against every adapter.
+
+The second half holds what only a persistent index promises: the same answers after a
+restart, and writes through one instance seen by another on the same folder (as an API
+process sees what a worker process wrote).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import math
+import sqlite3
+import sys
 import uuid
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 
+from adapters.local.vectors import SqliteVectorIndex
 from adapters.memory.vectors import MemoryVectorIndex
 from domain.vectors import VectorFilter, VectorRecord, source_prefix, vector_id
-from ports.vectors import VectorIndex, VectorIndexError
+from ports.vectors import VectorIndex, VectorIndexError, VectorIndexUnavailable
 
 NS = "agent-a"
 OTHER_NS = "agent-b"
@@ -24,7 +33,14 @@ async def memory_index():
     await index.close()
 
 
-@pytest.fixture(params=["memory_index"])
+@pytest.fixture
+async def sqlite_index(tmp_path):
+    index = SqliteVectorIndex(tmp_path / "data")
+    yield index
+    await index.close()
+
+
+@pytest.fixture(params=["memory_index", "sqlite_index"])
 def index(request: pytest.FixtureRequest) -> VectorIndex:
     return request.getfixturevalue(request.param)
 
@@ -392,3 +408,174 @@ async def test_reads_see_the_callers_writes_with_a_warm_cache(index: VectorIndex
     await index.delete_ids(NS, [vector_id(SID2, 0)] + [vector_id(SID, i) for i in range(0, 100, 2)])
     ids = {m.id for m in await index.query(NS, target.tolist(), top_k=1000)}
     assert ids == {vector_id(SID, i) for i in range(1, 100, 2)}
+
+
+# -- persistence: adapters that keep their vectors on disk ---------------------------------------
+
+
+@pytest.fixture
+async def open_sqlite(tmp_path):
+    opened: list[SqliteVectorIndex] = []
+
+    def open_index(**options) -> SqliteVectorIndex:
+        opened.append(SqliteVectorIndex(tmp_path / "data", **options))
+        return opened[-1]
+
+    yield open_index
+    for index in opened:
+        await index.close()
+
+
+@pytest.fixture(params=["open_sqlite"])
+def open_index(request: pytest.FixtureRequest) -> Callable[..., VectorIndex]:
+    """Opens a new instance on one shared location, as another process or a restart would."""
+    return request.getfixturevalue(request.param)
+
+
+async def test_survives_a_restart(open_index) -> None:
+    first = open_index()
+    stored = random_records(SID, 50, 8, seed=16) + random_records(SID2, 10, 8, seed=17)
+    await first.upsert(NS, stored)
+    await first.upsert(OTHER_NS, random_records(SID, 3, 4, seed=18))
+    await first.delete_ids(NS, [vector_id(SID, 0)])
+    query = [0.3, -1, 0.2, 0, 0, 0.5, 0.1, 1]
+    before = await first.query(NS, query, top_k=10)
+    await first.close()
+
+    second = open_index()
+    after = await second.query(NS, query, top_k=10)
+    assert [(m.id, m.metadata) for m in after] == [(m.id, m.metadata) for m in before]
+    assert [m.score for m in after] == pytest.approx([m.score for m in before], abs=1e-6)
+    assert await second.count(NS) == 59
+    assert await second.count(NS, source_id=SID2) == 10
+    assert await second.count(OTHER_NS) == 3
+    assert vector_id(SID, 0) not in await second.list_ids(NS, source_prefix(SID))
+    with pytest.raises(VectorIndexError):
+        await second.upsert(NS, [record(SID, 0, [1, 2, 3])])
+
+
+async def test_writes_through_one_instance_are_seen_by_another(open_index) -> None:
+    api, worker = open_index(), open_index()
+    await worker.upsert(NS, random_records(SID, 20, 4, seed=19))
+    assert len(await api.query(NS, [1, 0, 0, 0], top_k=100)) == 20  # api caches the namespace now
+
+    await worker.upsert(NS, [record(SID2, 0, [0, 0, 0, 1])])
+    assert (await api.query(NS, [0, 0, 0, 1], top_k=1))[0].id == vector_id(SID2, 0)
+    await worker.upsert(NS, [record(SID, 15, [0, 0, -1, 0], rewritten=True)])  # replaces a cached row
+    [best] = await api.query(NS, [0, 0, -1, 0], top_k=1)
+    assert (best.id, best.metadata.get("rewritten")) == (vector_id(SID, 15), True)
+    assert best.score == pytest.approx(1.0, abs=1e-6)
+    assert await api.count(NS) == 21
+    await worker.delete_source(NS, SID2)
+    assert vector_id(SID2, 0) not in {m.id for m in await api.query(NS, [0, 0, 0, 1], top_k=100)}
+    await worker.delete_ids(NS, [vector_id(SID, i) for i in range(10)])
+    assert len(await api.query(NS, [1, 0, 0, 0], top_k=100)) == 10
+    assert await api.count(NS) == 10
+
+    # Both write in turn, each over a cache the other made stale.
+    await api.upsert(NS, [record(SID2, 1, [0, 1, 0, 0])])
+    await worker.upsert(NS, [record(SID2, 2, [0, 0, 1, 0])])
+    await api.upsert(NS, [record(SID2, 3, [0, 1, 1, 0])])
+    only_new = VectorFilter(source_ids=frozenset({SID2}))
+    for index in (api, worker):
+        matches = await index.query(NS, [0, 1, 1, 0], top_k=10, filter=only_new)
+        assert {m.id for m in matches} == {vector_id(SID2, i) for i in (1, 2, 3)}
+        assert await index.count(NS) == 13
+
+
+async def test_a_recreated_namespace_is_never_mistaken_for_the_cached_one(open_index) -> None:
+    api, worker = open_index(), open_index()
+    await worker.upsert(NS, [record(SID, 0, [1, 0])])
+    assert len(await api.query(NS, [1, 0], top_k=5)) == 1
+    await worker.delete_namespace(NS)
+    await worker.upsert(NS, [record(SID2, 0, [0, 1, 0])])  # as many writes as before, new dimension
+    [match] = await api.query(NS, [0, 1, 0], top_k=5)
+    assert match.id == vector_id(SID2, 0)
+
+
+_WRITE_ELSEWHERE = """
+import asyncio, sys
+from adapters.local.vectors import SqliteVectorIndex
+from domain.vectors import VectorRecord
+
+async def main(folder, source):
+    index = SqliteVectorIndex(folder)
+    await index.upsert("agent-a", [
+        VectorRecord(id=f"{source}#{i}", values=[float(i), 1.0], metadata={"source_id": source, "i": i})
+        for i in range(50)
+    ])
+    await index.delete_ids("agent-a", [f"{source}#{i}" for i in range(0, 50, 5)])
+    await index.close()
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+"""
+
+
+@pytest.mark.slow
+async def test_sqlite_writes_from_another_process_are_seen(open_sqlite, tmp_path) -> None:
+    api = open_sqlite()
+    await api.upsert(NS, [record(SID, 0, [1, 0])])
+    assert len(await api.query(NS, [1, 0], top_k=100)) == 1
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _WRITE_ELSEWHERE, str(tmp_path / "data"), SID2, stderr=asyncio.subprocess.PIPE
+    )
+    _, stderr = await process.communicate()
+    assert process.returncode == 0, stderr.decode()
+    matches = await api.query(NS, [1, 0], top_k=100)
+    assert len(matches) == 41
+    assert await api.count(NS, source_id=SID2) == 40
+    assert vector_id(SID2, 5) not in {m.id for m in matches}
+
+
+# -- SQLite specifics -----------------------------------------------------------------------------
+
+
+async def test_sqlite_small_cache_still_answers_every_namespace(open_sqlite) -> None:
+    index = open_sqlite(cache_bytes=1)
+    for n in range(3):
+        await index.upsert(f"ns-{n}", random_records(SID, 30, 8, seed=20 + n))
+    for _ in range(2):
+        for n in range(3):
+            matches = await index.query(f"ns-{n}", [1.0] * 8, top_k=30)
+            assert len(matches) == 30
+            assert await index.count(f"ns-{n}") == 30
+
+
+async def test_sqlite_locked_database_is_unavailable(open_sqlite, tmp_path) -> None:
+    index = open_sqlite(busy_timeout=0.05)
+    await index.upsert(NS, [record(SID, 0, [1, 0])])
+    blocker = sqlite3.connect(tmp_path / "data" / "vectors.sqlite3", isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(VectorIndexUnavailable) as caught:
+            await index.upsert(NS, [record(SID, 1, [0, 1])])
+        assert isinstance(caught.value.__cause__, sqlite3.Error)
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    await index.upsert(NS, [record(SID, 1, [0, 1])])
+    assert await index.count(NS) == 2
+
+
+async def test_sqlite_unusable_folder_is_a_port_error(tmp_path) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    index = SqliteVectorIndex(blocked / "data")
+    try:
+        with pytest.raises((VectorIndexUnavailable, VectorIndexError)):
+            await index.count(NS)
+    finally:
+        await index.close()
+
+
+async def test_sqlite_a_newer_schema_is_refused(tmp_path) -> None:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    with sqlite3.connect(folder / "vectors.sqlite3") as conn:
+        conn.execute("PRAGMA user_version = 99")
+    index = SqliteVectorIndex(folder)
+    try:
+        with pytest.raises(VectorIndexError, match="schema version 99"):
+            await index.count(NS)
+    finally:
+        await index.close()
