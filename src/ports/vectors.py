@@ -9,11 +9,20 @@ Contract (``tests/contract/test_vector_index.py``):
 * ``query`` returns at most ``top_k`` matches, best first, ``score`` being cosine
   similarity (higher is closer), each with the metadata stored, filtered by
   ``VectorFilter`` when given.
-* ``list_ids(namespace, prefix)`` yields every id starting with ``prefix``;
-  ``delete_ids`` is idempotent; ``delete_source`` removes every id of one source.
+* ``list_ids(namespace, prefix)`` yields every id starting with ``prefix``, in id
+  order; ``delete_ids`` is idempotent; ``delete_source`` removes every id of one source.
+* A record belongs to the source named by its metadata's ``source_id``
+  (``VectorRecord.source_id``; Sluice's ids ``{source_id}#{chunk_index}`` agree with
+  it): ``VectorFilter.source_ids``, ``delete_source`` and ``count(source_id=...)`` go
+  by it. A record without one is rejected.
+* Metadata is JSON-like (strings, numbers, booleans, lists, nested objects) and comes
+  back equal; anything else is rejected.
+* A namespace holds vectors of one dimension, set by the vectors it holds (an empty
+  namespace takes any); querying an empty or unknown namespace returns ``[]``.
 * ``count`` is exact after the write returned (read-your-writes for one caller).
-* Failures: ``VectorIndexUnavailable`` (transient) or ``VectorIndexError`` (permanent,
-  e.g. a vector of the wrong dimension).
+* Failures: ``VectorIndexUnavailable`` (transient) or ``VectorIndexError`` (permanent:
+  a vector of the wrong dimension or with non-finite values, unserialisable
+  metadata, ``top_k < 1``).
 """
 
 from __future__ import annotations
