@@ -10,12 +10,17 @@ both), so a test that passes here means what it would mean against a database:
   a database makes: duplicate keys, foreign keys, and the compare-and-set of
   ``jobs.save`` (checked at save, and again at commit against what others committed
   meanwhile). Deletes cascade as ON DELETE CASCADE does.
+* ``jobs.save`` locks the job until the unit of work ends, as PostgreSQL's UPDATE
+  locks the row: a second save of the same job from another unit of work waits for
+  the first to finish, then finds the version moved and raises ``StaleJob`` there, at
+  the save, exactly where the SQL store raises it.
 * Everything stored or returned is a deep copy: callers never share mutable state
   (progress and result dicts may nest).
 """
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import copy
 import dataclasses
@@ -31,7 +36,15 @@ from domain.agents import Agent
 from domain.jobs import ACTIVE_STATUSES, TERMINAL_STATUSES, Job, JobStatus
 from domain.pagination import Cursor, Page, PageRequest
 from domain.sources import Source
-from ports.store import DuplicateKey, StaleJob, StoreError
+from ports.store import (
+    AgentRepository,
+    DuplicateKey,
+    JobRepository,
+    SourceRepository,
+    StaleJob,
+    StoreError,
+    StoreUnavailable,
+)
 
 Row = TypeVar("Row", Agent, Source, Job)
 
@@ -55,11 +68,14 @@ _Write = Callable[[_Tables], None]
 class MemoryStore:
     """A ``Store`` held in this process's memory; lost when the process ends."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, lock_timeout_seconds: float = 10.0) -> None:
         self._tables = _Tables()
         # Units of work normally share one event loop, but a commit must stay atomic
         # even if a store is touched from several threads.
         self._lock = threading.Lock()
+        # Jobs saved by a unit of work that has not ended yet: job id -> (holder, released).
+        self._job_locks: dict[uuid.UUID, tuple[MemoryUnitOfWork, asyncio.Event]] = {}
+        self._lock_timeout = lock_timeout_seconds
 
     def unit_of_work(self, *, read_only: bool = False) -> MemoryUnitOfWork:
         return MemoryUnitOfWork(self, read_only=read_only)
@@ -81,6 +97,27 @@ class MemoryStore:
                 write(tables)
             self._tables = tables
 
+    async def lock_job(self, job_id: uuid.UUID, holder: MemoryUnitOfWork) -> bool:
+        """Take the job's lock for ``holder``; False when it already held it."""
+        while (lock := self._job_locks.get(job_id)) is not None:
+            owner, released = lock
+            if owner is holder:
+                return False
+            try:
+                await asyncio.wait_for(released.wait(), self._lock_timeout)
+            except TimeoutError:
+                # PostgreSQL would wait forever; SQLite gives up after busy_timeout.
+                raise StoreUnavailable(
+                    f"job {job_id} stayed locked by another unit of work for {self._lock_timeout:g}s"
+                ) from None
+        self._job_locks[job_id] = (holder, asyncio.Event())
+        return True
+
+    def unlock_jobs(self, job_ids: Iterable[uuid.UUID]) -> None:
+        for job_id in job_ids:
+            _, released = self._job_locks.pop(job_id)
+            released.set()
+
 
 class MemoryUnitOfWork:
     """Staged changes over the store's committed tables; see the module docstring."""
@@ -91,9 +128,11 @@ class MemoryUnitOfWork:
         self._open = False
         self._staged = _Staged()
         self._writes: list[_Write] = []
-        self.agents = MemoryAgentRepository(self)
-        self.sources = MemorySourceRepository(self)
-        self.jobs = MemoryJobRepository(self)
+        self._locked: list[uuid.UUID] = []
+        # Typed as the port's protocols: UnitOfWork declares these attributes so.
+        self.agents: AgentRepository = MemoryAgentRepository(self)
+        self.sources: SourceRepository = MemorySourceRepository(self)
+        self.jobs: JobRepository = MemoryJobRepository(self)
 
     async def __aenter__(self) -> MemoryUnitOfWork:
         if self._open:
@@ -124,6 +163,9 @@ class MemoryUnitOfWork:
     def _discard(self) -> None:
         self._staged = _Staged()
         self._writes = []
+        # The transaction is over: its row locks go with it.
+        self._store.unlock_jobs(self._locked)
+        self._locked = []
 
     # -- for the repositories -------------------------------------------------------
 
@@ -138,6 +180,10 @@ class MemoryUnitOfWork:
 
     def stage(self, write: _Write) -> None:
         self._writes.append(write)
+
+    async def lock_job(self, job_id: uuid.UUID) -> None:
+        if await self._store.lock_job(job_id, self):
+            self._locked.append(job_id)
 
     def agent(self, agent_id: uuid.UUID) -> Agent | None:
         return _visible(self._staged.agents, self._store.committed.agents, agent_id)
@@ -322,6 +368,8 @@ class MemoryJobRepository:
 
     async def save(self, job: Job) -> None:
         self._uow.ensure_writable()
+        # Wait for any other unit of work that saved this job to end, as a row lock does.
+        await self._uow.lock_job(job.id)
         current = self._uow.job(job.id)
         if current is None or current.version != job.version:
             raise StaleJob(job.id)
@@ -330,7 +378,7 @@ class MemoryJobRepository:
         row.version = expected + 1
 
         def update(tables: _Tables) -> None:
-            # Someone else committed a save since we checked: we lost the race.
+            # Re-checked at commit: a delete (cascade) committed meanwhile takes no lock.
             stored = tables.jobs.get(row.id)
             if stored is None or stored.version != expected:
                 raise StaleJob(row.id)
@@ -444,9 +492,9 @@ def _all_visible(staged: dict[uuid.UUID, Row | None], committed: dict[uuid.UUID,
     for key, row in committed.items():
         if key not in staged:
             yield row
-    for row in staged.values():
-        if row is not None:
-            yield row
+    for staged_row in staged.values():
+        if staged_row is not None:
+            yield staged_row
 
 
 def _stored(row: Row) -> Row:
