@@ -29,7 +29,7 @@ T = TypeVar("T")
 class Executor(Protocol):
     """What a repository needs from its unit of work."""
 
-    async def execute(self, statement: sa.Executable) -> CursorResult[Any]: ...
+    async def execute(self, statement: sa.Executable) -> CursorResult[*tuple[Any, ...]]: ...
 
     def ensure_writable(self) -> None: ...
 
@@ -104,8 +104,8 @@ class SqlAlchemySourceRepository:
         statement = sa.select(
             sa.func.count(), sa.func.coalesce(sa.func.sum(data_sources.c.chunk_count), 0)
         ).where(data_sources.c.agent_id == agent_id)
-        sources, chunks = (await self._db.execute(statement)).one()
-        return int(sources), int(chunks)
+        row = (await self._db.execute(statement)).one()
+        return int(row[0]), int(row[1])
 
 
 class SqlAlchemyJobRepository:
@@ -167,8 +167,8 @@ class SqlAlchemyJobRepository:
             .group_by(jobs.c.status)
         )
         counts = {status.value: 0 for status in JobStatus}
-        for status, count in (await self._db.execute(statement)).all():
-            counts[status] = int(count)
+        for row in (await self._db.execute(statement)).all():
+            counts[row[0]] = int(row[1])
         return counts
 
     async def pending(self, *, limit: int, updated_before: datetime | None = None) -> builtins.list[Job]:
@@ -194,7 +194,7 @@ class SqlAlchemyJobRepository:
 
     async def queue_depth(self) -> dict[int, int]:
         statement = sa.select(jobs.c.priority, sa.func.count()).where(IS_PENDING).group_by(jobs.c.priority)
-        return {int(priority): int(count) for priority, count in (await self._db.execute(statement)).all()}
+        return {int(row[0]): int(row[1]) for row in (await self._db.execute(statement)).all()}
 
     async def delete_finished_before(self, cutoff: datetime, *, limit: int) -> int:
         self._db.ensure_writable()

@@ -10,7 +10,7 @@ statement to its end (``BEGIN IMMEDIATE``); keep it short, and do not open a sec
 writing unit of work while holding one in the same task: it would wait for the first
 until ``busy_timeout`` and then fail with ``StoreUnavailable``.
 
-The schema comes from the Alembic migrations (``adapters.sqlalchemy.migrate.upgrade``).
+The schema comes from the Alembic migrations (``adapters.sqlalchemy.migrations.upgrade``).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from adapters.sqlalchemy.repositories import (
     SqlAlchemyJobRepository,
     SqlAlchemySourceRepository,
 )
-from ports.store import StoreError
+from ports.store import AgentRepository, JobRepository, SourceRepository, StoreError
 
 
 class SqlAlchemyStore:
@@ -69,9 +69,10 @@ class SqlAlchemyUnitOfWork:
         self._engine = engine
         self._read_only = read_only
         self._connection: AsyncConnection | None = None
-        self.agents = SqlAlchemyAgentRepository(self)
-        self.sources = SqlAlchemySourceRepository(self)
-        self.jobs = SqlAlchemyJobRepository(self)
+        # Typed as the port's protocols: UnitOfWork declares these attributes so.
+        self.agents: AgentRepository = SqlAlchemyAgentRepository(self)
+        self.sources: SourceRepository = SqlAlchemySourceRepository(self)
+        self.jobs: JobRepository = SqlAlchemyJobRepository(self)
 
     async def __aenter__(self) -> SqlAlchemyUnitOfWork:
         if self._connection is not None:
@@ -120,7 +121,7 @@ class SqlAlchemyUnitOfWork:
 
     # -- Executor, for the repositories ------------------------------------------------
 
-    async def execute(self, statement: sa.Executable) -> CursorResult[Any]:
+    async def execute(self, statement: sa.Executable) -> CursorResult[*tuple[Any, ...]]:
         connection = self._open()
         with translate_errors():
             return await connection.execute(statement)

@@ -1,4 +1,6 @@
-"""Bring a database's schema up to date with the Alembic migrations, from code.
+"""The store's Alembic migrations, and running them from code.
+
+This folder is Alembic's script location (``env.py``, ``versions/``).
 
 No ``alembic.ini``: the configuration is built here, so ``sluice migrate``, the
 embedded ``sluice serve`` and the tests all migrate the same way::
@@ -20,7 +22,7 @@ from sqlalchemy.engine import Connection
 from adapters.sqlalchemy.engine import EngineSettings, create_engine
 from adapters.sqlalchemy.errors import translate_errors
 
-MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATIONS = Path(__file__).parent
 # Serialises concurrent migrations on PostgreSQL (several workers starting at once).
 # SQLite needs nothing: the migration's BEGIN IMMEDIATE already excludes other writers.
 _ADVISORY_LOCK_KEY = 0x51_75_1C_E0

@@ -1,6 +1,6 @@
 """Alembic environment of the Sluice store.
 
-Sluice runs migrations programmatically (``adapters.sqlalchemy.migrate.upgrade``),
+Sluice runs migrations programmatically (``adapters.sqlalchemy.migrations.upgrade``),
 which hands over an open connection in ``config.attributes["connection"]``. Without
 one (a developer running ``alembic`` against a ``sqlalchemy.url``), this module builds
 the same async engine as the store and runs the migrations through ``run_sync``.
@@ -59,5 +59,5 @@ elif (shared := config.attributes.get("connection")) is not None:
 else:
     url = config.get_main_option("sqlalchemy.url")
     if not url:
-        raise RuntimeError("no database to migrate: set sqlalchemy.url or use adapters.sqlalchemy.migrate")
+        raise RuntimeError("no database to migrate: set sqlalchemy.url or use adapters.sqlalchemy.migrations")
     asyncio.run(run_async_migrations(url))
