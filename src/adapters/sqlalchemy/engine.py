@@ -40,11 +40,22 @@ class EngineSettings:
     echo: bool = False
 
 
+# Hosting providers hand out DATABASE_URLs without an async driver (or as postgres://).
+_ASYNC_DRIVERS = {
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "sqlite": "sqlite+aiosqlite",
+}
+
+
 def parse_url(url: str) -> URL:
+    """The URL with its async driver: ``postgres[ql]://`` and ``sqlite://`` get asyncpg / aiosqlite."""
     try:
-        return make_url(url)
+        parsed = make_url(url)
     except ArgumentError as exc:
         raise StoreError(f"not a database URL: {url!r}") from exc
+    driver = _ASYNC_DRIVERS.get(parsed.drivername)
+    return parsed if driver is None else parsed.set(drivername=driver)
 
 
 def create_engine(url: str, settings: EngineSettings | None = None) -> AsyncEngine:

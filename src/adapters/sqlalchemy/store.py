@@ -15,6 +15,7 @@ The schema comes from the Alembic migrations (``adapters.sqlalchemy.migrations.u
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from types import TracebackType
 from typing import Any
@@ -97,19 +98,11 @@ class SqlAlchemyUnitOfWork:
         connection, self._connection = self._connection, None
         if connection is None:
             return
-        try:
-            if connection.in_transaction():
-                await connection.rollback()
-            await connection.close()
-        except Exception as error:
-            # The connection is broken (server gone, cancelled mid-statement): make sure
-            # the pool never hands it out again.
-            with contextlib.suppress(Exception):
-                await connection.invalidate()
-            with contextlib.suppress(Exception):
-                await connection.close()
-            if exc is None:
-                raise translate(error) from error
+        # Shielded: a task cancelled while leaving must still hand its connection back
+        # (rolled back) instead of leaking it half-way through a transaction.
+        error = await asyncio.shield(_release(connection))
+        if error is not None and exc is None:
+            raise translate(error) from error
 
     async def commit(self) -> None:
         with translate_errors():
@@ -134,3 +127,20 @@ class SqlAlchemyUnitOfWork:
         if self._connection is None:
             raise StoreError("unit of work used outside its 'async with' block")
         return self._connection
+
+
+async def _release(connection: AsyncConnection) -> Exception | None:
+    """Roll back what was not committed and return the connection to the pool."""
+    try:
+        if connection.in_transaction():
+            await connection.rollback()
+        await connection.close()
+    except Exception as error:
+        # The connection is broken (server gone, cancelled mid-statement): make sure
+        # the pool never hands it out again.
+        with contextlib.suppress(Exception):
+            await connection.invalidate()
+        with contextlib.suppress(Exception):
+            await connection.close()
+        return error
+    return None
