@@ -29,7 +29,7 @@ from sqlalchemy.pool import NullPool
 
 import services
 from adapters.memory.store import MemoryStore
-from adapters.sqlalchemy.engine import create_engine
+from adapters.sqlalchemy.engine import create_engine, parse_url
 from adapters.sqlalchemy.migrations import upgrade, upgrade_async
 from adapters.sqlalchemy.store import SqlAlchemyStore
 from adapters.sqlalchemy.tables import metadata
@@ -381,6 +381,34 @@ async def test_a_unit_of_work_is_used_inside_its_block(store: Store) -> None:
     uow = store.unit_of_work()
     with pytest.raises(StoreError):
         await uow.agents.get(uuid.uuid4())
+
+
+async def test_a_cancelled_unit_of_work_releases_its_locks(store: Store) -> None:
+    _, source = await seed(store)
+    job = make_job(source)
+    await add_jobs(store, job)
+    holding = asyncio.Event()
+
+    async def hold() -> None:
+        async with store.unit_of_work() as uow:
+            mine = await uow.jobs.get(job.id)
+            assert mine is not None
+            mine.cancel(T0)
+            await uow.jobs.save(mine)
+            holding.set()
+            await asyncio.sleep(3600)
+
+    task = asyncio.create_task(hold())
+    await holding.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    async with asyncio.timeout(5), store.unit_of_work() as uow:  # a leaked lock would block here
+        loaded = await uow.jobs.get(job.id)
+        assert loaded is not None and loaded.status is JobStatus.PENDING and loaded.version == 0
+        loaded.start(T0, worker_id="next", lease=LEASE)
+        await uow.jobs.save(loaded)
+        await uow.commit()
 
 
 # -- compare-and-set -------------------------------------------------------------------------
@@ -811,6 +839,18 @@ async def test_memory_save_waits_for_the_other_unit_of_work_then_times_out() -> 
     async with store.unit_of_work() as uow:
         await uow.jobs.save(job.copy())
         await uow.commit()
+
+
+async def test_urls_without_an_async_driver_get_one(tmp_path: Path) -> None:
+    path = tmp_path / "plain.db"
+    await upgrade_async(f"sqlite:///{path}")
+    store = SqlAlchemyStore(f"sqlite:///{path}")
+    try:
+        await store.ping()
+    finally:
+        await store.close()
+    assert parse_url("postgres://u:p@db.example:5432/sluice").drivername == "postgresql+asyncpg"
+    assert parse_url("postgresql://db/sluice").drivername == "postgresql+asyncpg"
 
 
 async def test_sqlite_creates_the_parent_folder(tmp_path: Path) -> None:
