@@ -17,6 +17,7 @@ Contract (checked by ``tests/contract/test_store.py`` on every adapter):
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from datetime import datetime
 from types import TracebackType
@@ -91,15 +92,15 @@ class JobRepository(Protocol):
         status: JobStatus | None = None,
     ) -> Page[Job]: ...
 
-    async def for_source(self, source_id: uuid.UUID, *, active_only: bool = False) -> list[Job]: ...
+    async def for_source(self, source_id: uuid.UUID, *, active_only: bool = False) -> builtins.list[Job]: ...
 
     async def count_by_status(self, agent_id: uuid.UUID) -> dict[str, int]: ...
 
-    async def pending(self, *, limit: int, updated_before: datetime | None = None) -> list[Job]:
+    async def pending(self, *, limit: int, updated_before: datetime | None = None) -> builtins.list[Job]:
         """Pending jobs, highest priority first, then oldest ``run_at``; for re-dispatch."""
         ...
 
-    async def expired_leases(self, now: datetime, *, limit: int) -> list[Job]: ...
+    async def expired_leases(self, now: datetime, *, limit: int) -> builtins.list[Job]: ...
 
     async def queue_depth(self) -> dict[int, int]:
         """Pending jobs per priority."""

@@ -1,0 +1,973 @@
+"""The store port's contract, run against every adapter: memory, SQLite and PostgreSQL.
+
+PostgreSQL: each test session creates its own database on the server named by
+``services.POSTGRES_URL`` (others may run this suite on the same server at the same
+time), migrates it, empties it before each test and drops it at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import socket
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+import services
+from adapters.memory.store import MemoryStore
+from adapters.sqlalchemy.engine import create_engine, parse_url
+from adapters.sqlalchemy.migrations import upgrade, upgrade_async
+from adapters.sqlalchemy.store import SqlAlchemyStore
+from adapters.sqlalchemy.tables import metadata
+from domain.agents import Agent
+from domain.jobs import Job, JobStatus, JobType
+from domain.pagination import Cursor, PageRequest
+from domain.retry import RetryPolicy
+from domain.sources import Source, SourceType
+from ports.store import DuplicateKey, StaleJob, Store, StoreError, StoreUnavailable
+
+T = TypeVar("T")
+
+T0 = datetime(2025, 1, 15, 10, 0, tzinfo=UTC)
+LEASE = timedelta(minutes=5)
+
+
+# -- fixtures --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated SQLite file; each test gets a copy (migrating every time is slower)."""
+    path = tmp_path_factory.mktemp("sqlite") / "template.db"
+    _blocking(upgrade_async(f"sqlite+aiosqlite:///{path}"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh, migrated database of this session's own; dropped at the end."""
+    server = make_url(services.POSTGRES_URL)
+    if not services.port_open(server.host or "127.0.0.1", server.port or 5432):
+        services.need("PostgreSQL", f"nothing listens at {server.host}:{server.port or 5432}")
+    name = f"sluice_test_{uuid.uuid4().hex[:12]}"
+    try:
+        _blocking(_admin(f'CREATE DATABASE "{name}"'))
+    except (OSError, sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        services.need("PostgreSQL", f"cannot create a database: {exc}")
+    url = server.set(database=name).render_as_string(hide_password=False)
+    try:
+        _blocking(upgrade_async(url))
+        yield url
+    finally:
+        _blocking(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _blocking(work: Coroutine[Any, Any, T]) -> T:
+    """Run ``work`` to completion from a synchronous fixture.
+
+    On a thread of its own: a session fixture may first be requested from inside a
+    running event loop (``request.getfixturevalue`` in an async test).
+    """
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(asyncio.run, work).result()
+
+
+async def _admin(statement: str) -> None:
+    engine = create_async_engine(services.POSTGRES_URL, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(sa.text(statement))
+    finally:
+        await engine.dispose()
+
+
+async def _empty_postgres(url: str) -> None:
+    engine = create_async_engine(url, poolclass=NullPool)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(sa.text("TRUNCATE jobs, data_sources, agents"))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
+    """Where the test's store lives (None: in memory). Synchronous: it may run setup loops."""
+    if request.param == "memory":
+        return None
+    if request.param == "sqlite":
+        path = tmp_path / "db" / "sluice.db"
+        path.parent.mkdir()
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite+aiosqlite:///{path}"
+    url: str = request.getfixturevalue("postgres_url")
+    _blocking(_empty_postgres(url))
+    return url
+
+
+@pytest.fixture
+async def store(store_url: str | None) -> AsyncIterator[Store]:
+    adapter: Store = MemoryStore() if store_url is None else SqlAlchemyStore(store_url)
+    try:
+        yield adapter
+    finally:
+        await adapter.close()
+
+
+# -- builders --------------------------------------------------------------------------------
+
+
+def make_agent(now: datetime = T0, name: str = "Support bot") -> Agent:
+    return Agent.new(name=name, now=now, description="answers questions")
+
+
+def make_source(agent: Agent, now: datetime = T0, type: SourceType = SourceType.TEXT) -> Source:
+    return Source.new(
+        agent_id=agent.id, name="Pasted notes", type=type, now=now, options={"chunking": {"size": 256}}
+    )
+
+
+def make_job(
+    source: Source, now: datetime = T0, priority: int | None = None, type: JobType = JobType.PROCESS_TEXT
+) -> Job:
+    return Job.new(
+        source_id=source.id, agent_id=source.agent_id, type=type, now=now, max_attempts=3, priority=priority
+    )
+
+
+async def seed(store: Store, now: datetime = T0) -> tuple[Agent, Source]:
+    agent = make_agent(now)
+    source = make_source(agent, now)
+    async with store.unit_of_work() as uow:
+        await uow.agents.add(agent)
+        await uow.sources.add(source)
+        await uow.commit()
+    return agent, source
+
+
+async def add_jobs(store: Store, *jobs: Job) -> None:
+    async with store.unit_of_work() as uow:
+        for job in jobs:
+            await uow.jobs.add(job)
+        await uow.commit()
+
+
+async def get_job(store: Store, job_id: uuid.UUID) -> Job | None:
+    async with store.unit_of_work(read_only=True) as uow:
+        return await uow.jobs.get(job_id)
+
+
+# -- round trips -----------------------------------------------------------------------------
+
+
+async def test_agent_round_trip(store: Store) -> None:
+    agent = make_agent()
+    agent.settings = {"model": "small", "nested": {"k": [1, 2]}}
+    async with store.unit_of_work() as uow:
+        await uow.agents.add(agent)
+        await uow.commit()
+    async with store.unit_of_work(read_only=True) as uow:
+        assert await uow.agents.get(agent.id) == agent
+        assert await uow.agents.get(uuid.uuid4()) is None
+
+
+async def test_source_round_trip_with_every_field(store: Store) -> None:
+    agent, _ = await seed(store)
+    source = make_source(agent, type=SourceType.FILE)
+    source.blob_key = "agents/x/report.pdf"
+    source.content_type = "application/pdf"
+    source.size_bytes = 12_345_678_901
+    source.url = None
+    source.chunk_count = 42
+    source.error_message = "boom"
+    source.latest_job_id = uuid.uuid4()
+    source.status = JobStatus.FAILED
+    async with store.unit_of_work() as uow:
+        await uow.sources.add(source)
+        await uow.commit()
+    async with store.unit_of_work(read_only=True) as uow:
+        loaded = await uow.sources.get(source.id)
+    assert loaded == source
+    assert loaded is not None and isinstance(loaded.type, SourceType) and isinstance(loaded.status, JobStatus)
+
+
+async def test_job_round_trip_with_every_field(store: Store) -> None:
+    _, source = await seed(store)
+    job = make_job(source)
+    job.start(T0, worker_id="worker-1", lease=LEASE)
+    job.report_progress(T0 + timedelta(seconds=1), {"stage": "embedding", "percent": 40, "done": [1, 2]})
+    job.result = {"chunks": 7, "meta": {"pages": [1, 2, 3]}}
+    job.error_message = "first attempt failed"
+    job.scheduled_for = T0 - timedelta(hours=1)
+    job.completed_at = T0 + timedelta(minutes=1, microseconds=123)
+    await add_jobs(store, job)
+    loaded = await get_job(store, job.id)
+    assert loaded == job
+    assert loaded is not None
+    assert isinstance(loaded.type, JobType) and isinstance(loaded.status, JobStatus)
+    for stamp in (loaded.created_at, loaded.started_at, loaded.lease_expires_at, loaded.completed_at):
+        assert stamp is not None and stamp.utcoffset() == timedelta(0)
+
+
+async def test_none_fields_stay_none(store: Store) -> None:
+    _, source = await seed(store)
+    job = make_job(source)
+    assert job.result is None and job.scheduled_for is None and job.locked_by is None
+    await add_jobs(store, job)
+    loaded = await get_job(store, job.id)
+    assert loaded is not None
+    assert loaded.result is None
+    assert loaded.error_message is None
+    assert loaded.scheduled_for is None and loaded.started_at is None and loaded.completed_at is None
+    assert loaded.locked_by is None and loaded.lease_expires_at is None
+
+
+async def test_datetimes_come_back_in_utc(store: Store) -> None:
+    paris = timezone(timedelta(hours=1))
+    local = datetime(2025, 1, 15, 11, 30, 0, 500, tzinfo=paris)
+    agent = make_agent(now=local)
+    async with store.unit_of_work() as uow:
+        await uow.agents.add(agent)
+        await uow.commit()
+    async with store.unit_of_work(read_only=True) as uow:
+        loaded = await uow.agents.get(agent.id)
+    assert loaded is not None
+    assert loaded.created_at == local
+    assert loaded.created_at.tzinfo is not None and loaded.created_at.utcoffset() == timedelta(0)
+
+
+async def test_naive_datetimes_are_refused(store: Store) -> None:
+    agent = make_agent(now=datetime(2025, 1, 15, 10, 0))
+    with pytest.raises(StoreError):
+        async with store.unit_of_work() as uow:
+            await uow.agents.add(agent)
+            await uow.commit()
+
+
+async def test_returned_objects_are_copies(store: Store) -> None:
+    _, source = await seed(store)
+    job = make_job(source)
+    await add_jobs(store, job)
+    job.progress["stage"] = "changed after add"
+    async with store.unit_of_work() as uow:
+        loaded = await uow.jobs.get(job.id)
+        assert loaded is not None
+        loaded.progress["stage"] = "changed after get"
+        again = await uow.jobs.get(job.id)
+    assert again is not None and again.progress["stage"] == "queued"
+
+
+async def test_saves_write_back_changes(store: Store) -> None:
+    agent, source = await seed(store)
+    async with store.unit_of_work() as uow:
+        loaded_agent = await uow.agents.get(agent.id)
+        loaded_source = await uow.sources.get(source.id)
+        assert loaded_agent is not None and loaded_source is not None
+        loaded_agent.name = "Renamed"
+        loaded_agent.settings = {"a": 1}
+        loaded_source.follow(JobStatus.COMPLETED, T0 + timedelta(minutes=1))
+        loaded_source.chunk_count = 9
+        await uow.agents.save(loaded_agent)
+        assert await uow.sources.save(loaded_source) is True
+        await uow.commit()
+    async with store.unit_of_work(read_only=True) as uow:
+        assert await uow.agents.get(agent.id) == loaded_agent
+        assert await uow.sources.get(source.id) == loaded_source
+
+
+async def test_saving_a_deleted_source_returns_false(store: Store) -> None:
+    agent, _ = await seed(store)
+    ghost = make_source(agent)
+    async with store.unit_of_work() as uow:
+        assert await uow.sources.save(ghost) is False
+        await uow.commit()
+    async with store.unit_of_work(read_only=True) as uow:
+        assert await uow.sources.get(ghost.id) is None
+
+
+async def test_duplicate_ids_raise_duplicate_key(store: Store) -> None:
+    agent, source = await seed(store)
+    job = make_job(source)
+    await add_jobs(store, job)
+    for add in (
+        lambda uow: uow.agents.add(agent),
+        lambda uow: uow.sources.add(source),
+        lambda uow: uow.jobs.add(job),
+    ):
+        with pytest.raises(DuplicateKey):
+            async with store.unit_of_work() as uow:
+                await add(uow)
+                await uow.commit()
+
+
+async def test_a_job_needs_an_existing_source(store: Store) -> None:
+    agent, _ = await seed(store)
+    orphan = make_job(make_source(agent))
+    with pytest.raises(StoreError) as caught:
+        async with store.unit_of_work() as uow:
+            await uow.jobs.add(orphan)
+            await uow.commit()
+    assert not isinstance(caught.value, DuplicateKey)
+    assert await get_job(store, orphan.id) is None
+
+
+async def test_a_read_only_unit_of_work_refuses_writes(store: Store) -> None:
+    with pytest.raises(StoreError):
+        async with store.unit_of_work(read_only=True) as uow:
+            await uow.agents.add(make_agent())
+
+
+# -- transactions ----------------------------------------------------------------------------
+
+
+async def test_changes_are_invisible_to_others_until_commit(store: Store) -> None:
+    agent = make_agent()
+    async with store.unit_of_work() as writer:
+        await writer.agents.add(agent)
+        assert await writer.agents.get(agent.id) == agent  # a unit of work reads its own writes
+        async with store.unit_of_work(read_only=True) as other:
+            assert await other.agents.get(agent.id) is None
+        await writer.commit()
+    async with store.unit_of_work(read_only=True) as other:
+        assert await other.agents.get(agent.id) == agent
+
+
+async def test_leaving_without_commit_rolls_back(store: Store) -> None:
+    agent = make_agent()
+    async with store.unit_of_work() as uow:
+        await uow.agents.add(agent)
+    async with store.unit_of_work(read_only=True) as uow:
+        assert await uow.agents.get(agent.id) is None
+
+
+async def test_an_exception_rolls_back(store: Store) -> None:
+    agent = make_agent()
+    with pytest.raises(RuntimeError):
+        async with store.unit_of_work() as uow:
+            await uow.agents.add(agent)
+            raise RuntimeError("handler failed")
+    async with store.unit_of_work(read_only=True) as uow:
+        assert await uow.agents.get(agent.id) is None
+
+
+async def test_rollback_discards_and_the_unit_of_work_goes_on(store: Store) -> None:
+    first, second = make_agent(name="first"), make_agent(name="second")
+    async with store.unit_of_work() as uow:
+        await uow.agents.add(first)
+        await uow.rollback()
+        assert await uow.agents.get(first.id) is None
+        await uow.agents.add(second)
+        await uow.commit()
+    async with store.unit_of_work(read_only=True) as uow:
+        assert await uow.agents.get(first.id) is None
+        assert await uow.agents.get(second.id) == second
+
+
+async def test_a_unit_of_work_is_used_inside_its_block(store: Store) -> None:
+    uow = store.unit_of_work()
+    with pytest.raises(StoreError):
+        await uow.agents.get(uuid.uuid4())
+
+
+async def test_a_cancelled_unit_of_work_releases_its_locks(store: Store) -> None:
+    _, source = await seed(store)
+    job = make_job(source)
+    await add_jobs(store, job)
+    holding = asyncio.Event()
+
+    async def hold() -> None:
+        async with store.unit_of_work() as uow:
+            mine = await uow.jobs.get(job.id)
+            assert mine is not None
+            mine.cancel(T0)
+            await uow.jobs.save(mine)
+            holding.set()
+            await asyncio.sleep(3600)
+
+    task = asyncio.create_task(hold())
+    await holding.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    async with asyncio.timeout(5), store.unit_of_work() as uow:  # a leaked lock would block here
+        loaded = await uow.jobs.get(job.id)
+        assert loaded is not None and loaded.status is JobStatus.PENDING and loaded.version == 0
+        loaded.start(T0, worker_id="next", lease=LEASE)
+        await uow.jobs.save(loaded)
+        await uow.commit()
+
+
+# -- compare-and-set -------------------------------------------------------------------------
+
+
+async def test_save_increments_the_version(store: Store) -> None:
+    _, source = await seed(store)
+    job = make_job(source)
+    await add_jobs(store, job)
+    async with store.unit_of_work() as uow:
+        loaded = await uow.jobs.get(job.id)
+        assert loaded is not None and loaded.version == 0
+        loaded.start(T0, worker_id="w1", lease=LEASE)
+        await uow.jobs.save(loaded)
+        assert loaded.version == 1
+        loaded.report_progress(T0, {"stage": "chunking", "percent": 10})
+        await uow.jobs.save(loaded)  # twice in one unit of work
+        assert loaded.version == 2
+        await uow.commit()
+    assert await get_job(store, job.id) == loaded
+
+
+async def test_a_stale_save_raises_and_writes_nothing(store: Store) -> None:
+    _, source = await seed(store)
+    job = make_job(source)
+    await add_jobs(store, job)
+    stale = job.copy()
+    async with store.unit_of_work() as uow:
+        fresh = await uow.jobs.get(job.id)
+        assert fresh is not None
+        fresh.cancel(T0 + timedelta(seconds=1))
+        await uow.jobs.save(fresh)
+        await uow.commit()
+    stale.start(T0 + timedelta(seconds=2), worker_id="late", lease=LEASE)
+    with pytest.raises(StaleJob) as caught:
+        async with store.unit_of_work() as uow:
+            await uow.jobs.save(stale)
+            await uow.commit()
+    assert caught.value.job_id == job.id
+    stored = await get_job(store, job.id)
+    assert stored is not None and stored.status is JobStatus.CANCELLED and stored.version == 1
+
+
+async def test_saving_a_deleted_job_is_stale(store: Store) -> None:
+    _, source = await seed(store)
+    job = make_job(source)
+    with pytest.raises(StaleJob):
+        async with store.unit_of_work() as uow:
+            await uow.jobs.save(job)
+
+
+async def test_two_racing_claims_exactly_one_wins(store: Store) -> None:
+    _, source = await seed(store)
+    job = make_job(source)
+    await add_jobs(store, job)
+
+    async def claim(worker: str) -> str:
+        mine = job.copy()  # both read version 0
+        async with store.unit_of_work() as uow:
+            mine.start(T0, worker_id=worker, lease=LEASE)
+            try:
+                await uow.jobs.save(mine)
+            except StaleJob:
+                return "lost at save"
+            await asyncio.sleep(0.01)  # let the other one reach its save
+            await uow.commit()
+        return worker
+
+    outcomes = sorted(await asyncio.gather(claim("a"), claim("b")))
+    # The loser learns it at save, where callers catch it, never later at commit.
+    assert outcomes in (["a", "lost at save"], ["b", "lost at save"]), outcomes
+    stored = await get_job(store, job.id)
+    assert stored is not None
+    assert stored.locked_by == outcomes[0] and stored.version == 1 and stored.attempts == 1
+
+
+async def test_many_workers_read_and_claim_one_job(store: Store) -> None:
+    _, source = await seed(store)
+    job = make_job(source)
+    await add_jobs(store, job)
+
+    async def claim(worker: str) -> bool:
+        async with store.unit_of_work() as uow:
+            loaded = await uow.jobs.get(job.id)
+            assert loaded is not None
+            if loaded.status is not JobStatus.PENDING:
+                return False
+            loaded.start(T0, worker_id=worker, lease=LEASE)
+            await asyncio.sleep(0)
+            try:
+                await uow.jobs.save(loaded)
+                await uow.commit()
+            except StaleJob:
+                return False
+            return True
+
+    results = await asyncio.gather(*(claim(f"w{i}") for i in range(5)))
+    assert results.count(True) == 1
+    stored = await get_job(store, job.id)
+    assert stored is not None and stored.attempts == 1
+
+
+# -- lists -----------------------------------------------------------------------------------
+
+
+async def test_jobs_page_newest_first_without_duplicates_or_gaps(store: Store) -> None:
+    agent, source = await seed(store)
+    # Several jobs share a timestamp: the id must break the tie consistently.
+    jobs = [make_job(source, now=T0 + timedelta(seconds=i // 3)) for i in range(11)]
+    await add_jobs(store, *jobs)
+    expected = sorted(jobs, key=lambda j: (j.created_at, j.id), reverse=True)
+
+    seen: list[Job] = []
+    cursor: str | None = None
+    pages = 0
+    async with store.unit_of_work(read_only=True) as uow:
+        while True:
+            request = PageRequest(limit=4, cursor=Cursor.decode(cursor) if cursor else None)
+            page = await uow.jobs.list(agent.id, request)
+            pages += 1
+            seen.extend(page.items)
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+    assert pages == 3
+    assert [j.id for j in seen] == [j.id for j in expected]
+
+
+async def test_the_last_full_page_has_no_next_cursor(store: Store) -> None:
+    agent, source = await seed(store)
+    await add_jobs(store, *(make_job(source, now=T0 + timedelta(seconds=i)) for i in range(4)))
+    async with store.unit_of_work(read_only=True) as uow:
+        first = await uow.jobs.list(agent.id, PageRequest(limit=2))
+        assert first.next_cursor is not None
+        second = await uow.jobs.list(agent.id, PageRequest(limit=2, cursor=Cursor.decode(first.next_cursor)))
+        assert len(second.items) == 2 and second.next_cursor is None
+        empty = await uow.jobs.list(uuid.uuid4(), PageRequest(limit=2))
+        assert empty.items == [] and empty.next_cursor is None
+
+
+async def test_jobs_filter_by_status_and_source(store: Store) -> None:
+    agent, first = await seed(store)
+    second = make_source(agent, now=T0 + timedelta(seconds=1))
+    async with store.unit_of_work() as uow:
+        await uow.sources.add(second)
+        await uow.commit()
+    a, b, c = make_job(first), make_job(second, now=T0 + timedelta(seconds=1)), make_job(second)
+    c.cancel(T0)
+    other_agent, other_source = await seed(store)
+    d = make_job(other_source)
+    await add_jobs(store, a, b, c, d)
+    async with store.unit_of_work(read_only=True) as uow:
+        page = await uow.jobs.list(agent.id, PageRequest(), source_id=second.id)
+        assert {j.id for j in page.items} == {b.id, c.id}
+        page = await uow.jobs.list(agent.id, PageRequest(), status=JobStatus.PENDING)
+        assert [j.id for j in page.items] == [b.id, a.id]
+        page = await uow.jobs.list(agent.id, PageRequest(), source_id=second.id, status=JobStatus.CANCELLED)
+        assert [j.id for j in page.items] == [c.id]
+        page = await uow.jobs.list(other_agent.id, PageRequest())
+        assert [j.id for j in page.items] == [d.id]
+
+
+async def test_sources_and_agents_page_newest_first(store: Store) -> None:
+    agent, oldest = await seed(store)
+    newer = [make_source(agent, now=T0 + timedelta(minutes=i)) for i in range(1, 4)]
+    async with store.unit_of_work() as uow:
+        for source in newer:
+            await uow.sources.add(source)
+        await uow.commit()
+    later_agent = make_agent(now=T0 + timedelta(hours=1))
+    async with store.unit_of_work() as uow:
+        await uow.agents.add(later_agent)
+        await uow.commit()
+    async with store.unit_of_work(read_only=True) as uow:
+        first = await uow.sources.list(agent.id, PageRequest(limit=3))
+        assert [s.id for s in first.items] == [s.id for s in reversed(newer)]
+        assert first.next_cursor is not None
+        rest = await uow.sources.list(agent.id, PageRequest(limit=3, cursor=Cursor.decode(first.next_cursor)))
+        assert [s.id for s in rest.items] == [oldest.id] and rest.next_cursor is None
+        agents = await uow.agents.list(PageRequest())
+        assert [a.id for a in agents.items] == [later_agent.id, agent.id]
+
+
+async def test_for_source_lists_all_or_only_active_jobs(store: Store) -> None:
+    _, source = await seed(store)
+    done, running, waiting = (make_job(source, now=T0 + timedelta(seconds=i)) for i in range(3))
+    done.start(T0, worker_id="w", lease=LEASE)
+    done.complete(T0 + timedelta(seconds=5), {"chunks": 1})
+    running.start(T0, worker_id="w", lease=LEASE)
+    await add_jobs(store, done, running, waiting)
+    async with store.unit_of_work(read_only=True) as uow:
+        every = await uow.jobs.for_source(source.id)
+        active = await uow.jobs.for_source(source.id, active_only=True)
+        none = await uow.jobs.for_source(uuid.uuid4())
+    assert [j.id for j in every] == [waiting.id, running.id, done.id]
+    assert [j.id for j in active] == [waiting.id, running.id]
+    assert none == []
+
+
+# -- cascades and counts ---------------------------------------------------------------------
+
+
+async def test_deleting_a_source_deletes_its_jobs(store: Store) -> None:
+    agent, source = await seed(store)
+    job = make_job(source)
+    await add_jobs(store, job)
+    async with store.unit_of_work() as uow:
+        assert await uow.sources.delete(source.id) is True
+        assert await uow.jobs.get(job.id) is None  # visible inside the unit of work too
+        assert await uow.sources.delete(source.id) is False
+        await uow.commit()
+    assert await get_job(store, job.id) is None
+    async with store.unit_of_work(read_only=True) as uow:
+        assert await uow.agents.get(agent.id) is not None
+
+
+async def test_deleting_an_agent_deletes_its_sources_and_jobs(store: Store) -> None:
+    agent, source = await seed(store)
+    job = make_job(source)
+    _, survivor_source = await seed(store)
+    survivor = make_job(survivor_source)
+    await add_jobs(store, job, survivor)
+    async with store.unit_of_work() as uow:
+        assert await uow.agents.delete(agent.id) is True
+        await uow.commit()
+    async with store.unit_of_work(read_only=True) as uow:
+        assert await uow.agents.get(agent.id) is None
+        assert await uow.sources.get(source.id) is None
+        assert await uow.jobs.get(job.id) is None
+        assert await uow.jobs.get(survivor.id) is not None
+    async with store.unit_of_work() as uow:
+        assert await uow.agents.delete(agent.id) is False
+
+
+async def test_count_by_status_has_every_status(store: Store) -> None:
+    agent, source = await seed(store)
+    jobs = [make_job(source) for _ in range(4)]
+    jobs[0].cancel(T0)
+    jobs[1].start(T0, worker_id="w", lease=LEASE)
+    await add_jobs(store, *jobs)
+    async with store.unit_of_work(read_only=True) as uow:
+        counts = await uow.jobs.count_by_status(agent.id)
+        nothing = await uow.jobs.count_by_status(uuid.uuid4())
+    assert counts == {"pending": 2, "processing": 1, "completed": 0, "failed": 0, "cancelled": 1}
+    assert nothing == {status.value: 0 for status in JobStatus}
+
+
+async def test_count_sources_and_chunks(store: Store) -> None:
+    agent, source = await seed(store)
+    extra = make_source(agent)
+    extra.chunk_count = 5
+    async with store.unit_of_work() as uow:
+        await uow.sources.add(extra)
+        loaded = await uow.sources.get(source.id)
+        assert loaded is not None
+        loaded.chunk_count = 7
+        await uow.sources.save(loaded)
+        await uow.commit()
+    async with store.unit_of_work(read_only=True) as uow:
+        assert await uow.sources.count(agent.id) == (2, 12)
+        assert await uow.sources.count(uuid.uuid4()) == (0, 0)
+
+
+# -- dispatch and housekeeping ---------------------------------------------------------------
+
+
+async def test_pending_orders_by_priority_then_run_at_then_fifo(store: Store) -> None:
+    _, source = await seed(store)
+    crawl = make_job(source, now=T0, type=JobType.CRAWL_WEBSITE)  # priority 3
+    text_late = make_job(source, now=T0 + timedelta(seconds=2))  # 10
+    text_early = make_job(source, now=T0 + timedelta(seconds=1))  # 10
+    # Created first but scheduled after text_late: run_at, not created_at, decides.
+    text_retry = make_job(source, now=T0 - timedelta(minutes=1))
+    text_retry.scheduled_for = T0 + timedelta(seconds=3)
+    file = make_job(source, now=T0, type=JobType.PROCESS_FILE)  # 5
+    same_run_at_a = make_job(source, now=T0 + timedelta(seconds=10), priority=50)
+    same_run_at_b = make_job(source, now=T0 + timedelta(seconds=5), priority=50)
+    same_run_at_b.scheduled_for = T0 + timedelta(seconds=10)
+    running = make_job(source, now=T0 - timedelta(hours=1), priority=100)
+    running.start(T0, worker_id="w", lease=LEASE)
+    await add_jobs(
+        store, crawl, text_late, text_early, text_retry, file, same_run_at_a, same_run_at_b, running
+    )
+    async with store.unit_of_work(read_only=True) as uow:
+        pending = await uow.jobs.pending(limit=10)
+        top_two = await uow.jobs.pending(limit=2)
+    assert [j.id for j in pending] == [
+        same_run_at_b.id,  # same priority and run_at as _a: the older one first
+        same_run_at_a.id,
+        text_early.id,
+        text_late.id,
+        text_retry.id,
+        file.id,
+        crawl.id,
+    ]
+    assert [j.id for j in top_two] == [same_run_at_b.id, same_run_at_a.id]
+
+
+async def test_pending_updated_before_skips_recently_touched_jobs(store: Store) -> None:
+    _, source = await seed(store)
+    old = make_job(source, now=T0)
+    recent = make_job(source, now=T0 + timedelta(minutes=10))
+    await add_jobs(store, old, recent)
+    async with store.unit_of_work(read_only=True) as uow:
+        orphans = await uow.jobs.pending(limit=10, updated_before=T0 + timedelta(minutes=5))
+        none = await uow.jobs.pending(limit=10, updated_before=T0)
+    assert [j.id for j in orphans] == [old.id]
+    assert none == []
+
+
+async def test_expired_leases(store: Store) -> None:
+    _, source = await seed(store)
+    expired, alive, exactly_now, pending = (make_job(source) for _ in range(4))
+    expired.start(T0, worker_id="dead", lease=timedelta(minutes=1))
+    alive.start(T0, worker_id="alive", lease=timedelta(hours=1))
+    exactly_now.start(T0, worker_id="edge", lease=timedelta(minutes=2))
+    await add_jobs(store, expired, alive, exactly_now, pending)
+    now = T0 + timedelta(minutes=2)
+    async with store.unit_of_work() as uow:
+        found = await uow.jobs.expired_leases(now, limit=10)
+        assert [j.id for j in found] == [expired.id, exactly_now.id]
+        assert [j.id for j in await uow.jobs.expired_leases(now, limit=1)] == [expired.id]
+        reclaimed = found[0]
+        reclaimed.reclaim(now, policy=RetryPolicy(), rnd=0.5)
+        await uow.jobs.save(reclaimed)
+        await uow.commit()
+    async with store.unit_of_work(read_only=True) as uow:
+        assert [j.id for j in await uow.jobs.expired_leases(now, limit=10)] == [exactly_now.id]
+
+
+async def test_queue_depth_counts_pending_jobs_per_priority(store: Store) -> None:
+    _, source = await seed(store)
+    jobs = [
+        make_job(source),
+        make_job(source),
+        make_job(source, type=JobType.CRAWL_WEBSITE),
+        make_job(source, priority=0),
+    ]
+    running = make_job(source)
+    running.start(T0, worker_id="w", lease=LEASE)
+    await add_jobs(store, *jobs, running)
+    async with store.unit_of_work(read_only=True) as uow:
+        assert await uow.jobs.queue_depth() == {10: 2, 3: 1, 0: 1}
+
+
+async def test_delete_finished_before_in_bounded_batches(store: Store) -> None:
+    _, source = await seed(store)
+    finished = []
+    for i in range(5):
+        job = make_job(source)
+        job.start(T0, worker_id="w", lease=LEASE)
+        done_at = T0 + timedelta(minutes=i)
+        job.complete(done_at, {}) if i % 2 else job.fail(done_at, "bad input")
+        finished.append(job)
+    cancelled = make_job(source)
+    cancelled.cancel(T0 + timedelta(minutes=1, seconds=30))
+    recent = make_job(source)
+    recent.cancel(T0 + timedelta(days=1))
+    pending, running = make_job(source), make_job(source)
+    running.start(T0, worker_id="w", lease=LEASE)
+    await add_jobs(store, *finished, cancelled, recent, pending, running)
+
+    cutoff = T0 + timedelta(hours=1)
+    deleted = []
+    async with store.unit_of_work() as uow:
+        while batch := await uow.jobs.delete_finished_before(cutoff, limit=4):
+            deleted.append(batch)
+        await uow.commit()
+    assert deleted == [4, 2]
+    for job in (*finished, cancelled):
+        assert await get_job(store, job.id) is None
+    for job in (recent, pending, running):
+        assert await get_job(store, job.id) is not None
+
+
+# -- availability ----------------------------------------------------------------------------
+
+
+async def test_ping(store: Store) -> None:
+    await store.ping()
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_postgres_on_a_closed_port_is_unavailable() -> None:
+    store = SqlAlchemyStore(f"postgresql+asyncpg://postgres@127.0.0.1:{_closed_port()}/sluice")
+    try:
+        with pytest.raises(StoreUnavailable) as caught:
+            await store.ping()
+        assert caught.value.__cause__ is not None
+        with pytest.raises(StoreUnavailable):
+            async with store.unit_of_work() as uow:
+                await uow.jobs.get(uuid.uuid4())
+    finally:
+        await store.close()
+
+
+async def test_sqlite_that_cannot_be_opened_is_unavailable(tmp_path: Path) -> None:
+    folder = tmp_path / "a-folder.db"
+    folder.mkdir()
+    store = SqlAlchemyStore(f"sqlite+aiosqlite:///{folder}")
+    try:
+        with pytest.raises(StoreUnavailable):
+            await store.ping()
+    finally:
+        await store.close()
+    # aiosqlite stops the thread of a failed connection without awaiting it; let it
+    # finish while this test's event loop is still open to receive its answer.
+    await asyncio.sleep(0.1)
+
+
+async def test_memory_save_waits_for_the_other_unit_of_work_then_times_out() -> None:
+    store = MemoryStore(lock_timeout_seconds=0.05)
+    _, source = await seed(store)
+    job = make_job(source)
+    await add_jobs(store, job)
+    async with store.unit_of_work() as holder:
+        mine = job.copy()
+        await holder.jobs.save(mine)
+        with pytest.raises(StoreUnavailable):
+            async with store.unit_of_work() as other:
+                await other.jobs.save(job.copy())
+    # The lock went with the holder's unit of work (which rolled back).
+    async with store.unit_of_work() as uow:
+        await uow.jobs.save(job.copy())
+        await uow.commit()
+
+
+async def test_urls_without_an_async_driver_get_one(tmp_path: Path) -> None:
+    path = tmp_path / "plain.db"
+    await upgrade_async(f"sqlite:///{path}")
+    store = SqlAlchemyStore(f"sqlite:///{path}")
+    try:
+        await store.ping()
+    finally:
+        await store.close()
+    assert parse_url("postgres://u:p@db.example:5432/sluice").drivername == "postgresql+asyncpg"
+    assert parse_url("postgresql://db/sluice").drivername == "postgresql+asyncpg"
+
+
+async def test_sqlite_creates_the_parent_folder(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "deeper" / "sluice.db"
+    await upgrade_async(f"sqlite+aiosqlite:///{path}")
+    store = SqlAlchemyStore(f"sqlite+aiosqlite:///{path}")
+    try:
+        await store.ping()
+        async with store.unit_of_work() as uow:
+            await uow.agents.add(make_agent())
+            await uow.commit()
+    finally:
+        await store.close()
+    assert path.exists()
+
+
+async def test_unmigrated_database_is_an_error_not_an_outage(tmp_path: Path) -> None:
+    store = SqlAlchemyStore(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}")
+    try:
+        with pytest.raises(StoreError) as caught:
+            async with store.unit_of_work(read_only=True) as uow:
+                await uow.agents.get(uuid.uuid4())
+        assert not isinstance(caught.value, StoreUnavailable)
+    finally:
+        await store.close()
+
+
+async def test_postgres_recovers_when_its_connections_are_killed(postgres_url: str) -> None:
+    store = SqlAlchemyStore(postgres_url)
+    try:
+        agent = make_agent()
+        async with store.unit_of_work() as uow:
+            await uow.agents.add(agent)
+            await uow.commit()
+        # Pooled connections die (as in a server restart): the next use must not fail.
+        await _kill_connections(postgres_url)
+        await store.ping()
+        # A connection that dies in the middle of a unit of work surfaces as StoreUnavailable...
+        with pytest.raises(StoreUnavailable):
+            async with store.unit_of_work(read_only=True) as uow:
+                await uow.agents.get(agent.id)
+                await _kill_connections(postgres_url)
+                await uow.agents.get(agent.id)
+        # ...and the store carries on without being rebuilt.
+        async with store.unit_of_work(read_only=True) as uow:
+            assert await uow.agents.get(agent.id) == agent
+    finally:
+        await store.close()
+
+
+async def _kill_connections(url: str) -> None:
+    engine = create_async_engine(url, poolclass=NullPool)
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+    finally:
+        await engine.dispose()
+
+
+# -- schema ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+async def test_migrated_schema_matches_the_tables(
+    database: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    if database == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'schema.db'}"
+        await upgrade_async(url)
+    else:
+        url = request.getfixturevalue("postgres_url")
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            diff = await connection.run_sync(_schema_diff)
+            indexes = await connection.run_sync(_index_names)
+    finally:
+        await engine.dispose()
+    assert diff == []
+    # SQLite cannot reflect expression indexes (compare_metadata skips them): look it up.
+    assert "ix_jobs_pending_dispatch" in indexes
+
+
+def _schema_diff(connection: sa.Connection) -> list[object]:
+    context = MigrationContext.configure(
+        connection, opts={"compare_type": True, "compare_server_default": True}
+    )
+    expected_warning = (
+        pytest.warns(match="expression-based index")
+        if connection.dialect.name == "sqlite"
+        else contextlib.nullcontext()
+    )
+    with expected_warning:
+        return list(compare_metadata(context, metadata))
+
+
+def _index_names(connection: sa.Connection) -> set[str]:
+    if connection.dialect.name == "sqlite":
+        rows = connection.execute(sa.text("SELECT name FROM sqlite_master WHERE type = 'index'"))
+        return {row[0] for row in rows}
+    return {str(index["name"]) for index in sa.inspect(connection).get_indexes("jobs")}
+
+
+async def test_migrating_twice_is_harmless(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'twice.db'}"
+    await upgrade_async(url)
+    await upgrade_async(url)
+
+
+def test_upgrade_from_synchronous_code(tmp_path: Path) -> None:
+    path = tmp_path / "cli.db"
+    upgrade(f"sqlite+aiosqlite:///{path}")  # as ``sluice migrate`` will call it
+    with sqlite3.connect(path) as connection:
+        (revision,) = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+    assert revision == "0001"
