@@ -32,7 +32,10 @@ class Cursor:
         try:
             padded = token + "=" * (-len(token) % 4)
             stamp, _, ident = base64.urlsafe_b64decode(padded.encode()).decode().partition("|")
-            return cls(created_at=datetime.fromisoformat(stamp), id=uuid.UUID(ident))
+            created_at = datetime.fromisoformat(stamp)
+            if created_at.tzinfo is None:
+                raise ValueError("naive timestamp")
+            return cls(created_at=created_at, id=uuid.UUID(ident))
         except (ValueError, UnicodeDecodeError) as exc:
             raise InvalidInput("cursor is not one this server issued") from exc
 

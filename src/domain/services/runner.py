@@ -287,9 +287,9 @@ class JobRunner:
                 now, message, transient=transient, policy=self._config.retry, rnd=self._ports.random.random()
             )
             if retry:
-                source.follow(JobStatus.PENDING, now, error=f"retrying: {message}")
+                source.follow(JobStatus.PENDING, now, error=f"retrying: {job.error_message}")
             else:
-                source.follow(JobStatus.FAILED, now, error=message)
+                source.follow(JobStatus.FAILED, now, error=job.error_message)
                 if run.wrote_vectors:
                     source.chunk_count = 0
 

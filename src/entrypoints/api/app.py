@@ -54,7 +54,6 @@ def create_app(
         worker = Worker(container) if run_worker else None
         if worker is not None:
             await worker.start()
-        app.state.worker = worker
         try:
             yield
         finally:

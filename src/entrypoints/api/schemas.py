@@ -30,30 +30,30 @@ class Camel(msgspec.Struct, rename="camel", kw_only=True):
 # -- envelope ------------------------------------------------------------------------
 
 
-class Ok(Camel, Generic[T]):
+class Ok(Camel, Generic[T], kw_only=True):
     success: bool = True
     data: T
 
 
-class Pagination(Camel):
+class Pagination(Camel, kw_only=True):
     limit: int
     next_cursor: str | None
     has_more: bool
 
 
-class OkPage(Camel, Generic[T]):
+class OkPage(Camel, Generic[T], kw_only=True):
     success: bool = True
     data: list[T]
     pagination: Pagination
 
 
-class ErrorBody(Camel):
+class ErrorBody(Camel, kw_only=True):
     code: str
     message: str
     details: Any | None = None
 
 
-class Failure(Camel):
+class Failure(Camel, kw_only=True):
     success: bool = False
     error: ErrorBody
 
@@ -68,19 +68,19 @@ def page_of(page: Page[Any], limit: int, convert: Any) -> OkPage[Any]:
 # -- agents --------------------------------------------------------------------------
 
 
-class AgentCreate(Camel):
+class AgentCreate(Camel, kw_only=True):
     name: Name
     description: Annotated[str, msgspec.Meta(max_length=MAX_DESCRIPTION_LENGTH)] | None = None
 
 
-class AgentCounts(Camel):
+class AgentCounts(Camel, kw_only=True):
     sources: int
     chunks: int
     vectors: int
     jobs: dict[str, int]
 
 
-class AgentOut(Camel):
+class AgentOut(Camel, kw_only=True):
     id: uuid.UUID
     name: str
     description: str | None
@@ -114,20 +114,20 @@ ChunkOverlap = Annotated[int, msgspec.Meta(ge=0, le=16_000)]
 Priority = Annotated[int, msgspec.Meta(ge=MIN_PRIORITY, le=MAX_PRIORITY)]
 
 
-class ChunkingFields(Camel):
+class ChunkingFields(Camel, kw_only=True):
     chunk_size: ChunkSize | None = None
     chunk_overlap: ChunkOverlap | None = None
     chunk_unit: Literal["tokens", "characters"] | None = None
 
 
-class TextSourceCreate(ChunkingFields):
+class TextSourceCreate(ChunkingFields, kw_only=True):
     text: str
     name: Name | None = None
     metadata: dict[str, Any] | None = None
     priority: Priority | None = None
 
 
-class SourceOut(Camel):
+class SourceOut(Camel, kw_only=True):
     id: uuid.UUID
     agent_id: uuid.UUID
     name: str
@@ -163,7 +163,7 @@ class SourceOut(Camel):
         )
 
 
-class Deleted(Camel):
+class Deleted(Camel, kw_only=True):
     id: uuid.UUID
     deleted: bool = True
 
@@ -171,7 +171,7 @@ class Deleted(Camel):
 # -- jobs ----------------------------------------------------------------------------
 
 
-class JobOut(Camel):
+class JobOut(Camel, kw_only=True):
     id: uuid.UUID
     data_source_id: uuid.UUID
     agent_id: uuid.UUID
@@ -214,13 +214,13 @@ class JobOut(Camel):
 # -- search --------------------------------------------------------------------------
 
 
-class SearchRequest(Camel):
+class SearchRequest(Camel, kw_only=True):
     query: str
     top_k: Annotated[int, msgspec.Meta(ge=1)] = 5
     source_ids: Annotated[list[uuid.UUID], msgspec.Meta(max_length=1000)] | None = None
 
 
-class SearchHitOut(Camel):
+class SearchHitOut(Camel, kw_only=True):
     id: str
     score: float
     text: str
@@ -242,6 +242,6 @@ class SearchHitOut(Camel):
         )
 
 
-class Health(Camel):
+class Health(Camel, kw_only=True):
     status: str
     version: str
