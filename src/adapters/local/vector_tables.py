@@ -80,8 +80,7 @@ def connect(path: Path, *, busy_timeout: float) -> sqlite3.Connection:
             (version,) = conn.execute("PRAGMA user_version").fetchone()
             if version > SCHEMA_VERSION:
                 raise VectorIndexError(
-                    f"{path} has schema version {version}, newer than this Sluice understands "
-                    f"({SCHEMA_VERSION})"
+                    f"{path} has schema version {version}, newer than this Sluice understands ({SCHEMA_VERSION})"
                 )
             if version < SCHEMA_VERSION:
                 for statement in _SCHEMA:
@@ -108,9 +107,7 @@ def transaction(conn: sqlite3.Connection, *, write: bool) -> Iterator[None]:
 
 
 def namespace_state(conn: sqlite3.Connection, namespace: str) -> NamespaceState | None:
-    row = conn.execute(
-        "SELECT generation, last_delete FROM namespaces WHERE name = ?", (namespace,)
-    ).fetchone()
+    row = conn.execute("SELECT generation, last_delete FROM namespaces WHERE name = ?", (namespace,)).fetchone()
     return None if row is None else NamespaceState(generation=row[0], last_delete=row[1])
 
 
@@ -131,9 +128,7 @@ def record_write(conn: sqlite3.Connection, namespace: str, generation: int, *, d
 
 
 def stored_dimensions(conn: sqlite3.Connection, namespace: str) -> int | None:
-    row = conn.execute(
-        "SELECT length(vector) FROM vectors WHERE namespace = ? LIMIT 1", (namespace,)
-    ).fetchone()
+    row = conn.execute("SELECT length(vector) FROM vectors WHERE namespace = ? LIMIT 1", (namespace,)).fetchone()
     return None if row is None else int(row[0]) // 4
 
 

@@ -168,9 +168,7 @@ class SqliteVectorIndex:
     def _delete_ids(self, conn: sqlite3.Connection, namespace: str, ids: list[str]) -> None:
         with tables.transaction(conn, write=True):
             changes = conn.total_changes
-            conn.executemany(
-                "DELETE FROM vectors WHERE namespace = ? AND id = ?", ((namespace, i) for i in ids)
-            )
+            conn.executemany("DELETE FROM vectors WHERE namespace = ? AND id = ?", ((namespace, i) for i in ids))
             if conn.total_changes == changes:
                 return  # nothing was there: other processes need not reload
             before, after = tables.next_generation(conn, namespace)
@@ -273,9 +271,7 @@ class SqliteVectorIndex:
 # -- helpers ------------------------------------------------------------------------------------
 
 
-def _caught_up(
-    conn: sqlite3.Connection, namespace: str, cached: _Cached, state: tables.NamespaceState
-) -> bool:
+def _caught_up(conn: sqlite3.Connection, namespace: str, cached: _Cached, state: tables.NamespaceState) -> bool:
     """Brings ``cached`` to ``state`` by reading only newer rows, when that is enough."""
     if cached.generation == state.generation:
         return True
@@ -332,9 +328,7 @@ class _Batch:
             try:
                 metadata.append(json.dumps(record.metadata, ensure_ascii=False, allow_nan=False))
             except (TypeError, ValueError) as exc:
-                raise VectorIndexError(
-                    f"metadata of vector {record.id!r} cannot be stored as JSON: {exc}"
-                ) from exc
+                raise VectorIndexError(f"metadata of vector {record.id!r} cannot be stored as JSON: {exc}") from exc
         return cls(ids=[r.id for r in latest], source_ids=source_ids, vectors=vectors, metadata=metadata)
 
     @property

@@ -346,9 +346,7 @@ class MemoryJobRepository:
     async def add(self, job: Job) -> None:
         self._uow.ensure_writable()
         row = _stored(job)
-        _check_new_job(
-            row, self._uow.job(row.id), self._uow.source(row.data_source_id), self._uow.agent(row.agent_id)
-        )
+        _check_new_job(row, self._uow.job(row.id), self._uow.source(row.data_source_id), self._uow.agent(row.agent_id))
         self._uow.staged.jobs[row.id] = row
 
         def insert(tables: _Tables) -> None:
@@ -438,9 +436,7 @@ class MemoryJobRepository:
         selected = [
             j
             for j in self._uow.all_jobs()
-            if j.status == JobStatus.PROCESSING
-            and j.lease_expires_at is not None
-            and j.lease_expires_at <= now
+            if j.status == JobStatus.PROCESSING and j.lease_expires_at is not None and j.lease_expires_at <= now
         ]
         selected.sort(key=lambda j: (j.lease_expires_at, j.id))
         return [_copy_row(j) for j in selected[:limit]]
@@ -457,13 +453,9 @@ class MemoryJobRepository:
         self._uow.ensure_writable()
 
         def finished(job: Job) -> bool:
-            return (
-                job.status in TERMINAL_STATUSES and job.completed_at is not None and job.completed_at < cutoff
-            )
+            return job.status in TERMINAL_STATUSES and job.completed_at is not None and job.completed_at < cutoff
 
-        doomed = sorted(
-            (j for j in self._uow.all_jobs() if finished(j)), key=lambda j: (j.completed_at, j.id)
-        )
+        doomed = sorted((j for j in self._uow.all_jobs() if finished(j)), key=lambda j: (j.completed_at, j.id))
         ids = [j.id for j in doomed[:limit]]
         for job_id in ids:
             self._uow.staged.jobs[job_id] = None
@@ -482,9 +474,7 @@ class MemoryJobRepository:
 # -- helpers ------------------------------------------------------------------------------
 
 
-def _visible(
-    staged: dict[uuid.UUID, Row | None], committed: dict[uuid.UUID, Row], key: uuid.UUID
-) -> Row | None:
+def _visible(staged: dict[uuid.UUID, Row | None], committed: dict[uuid.UUID, Row], key: uuid.UUID) -> Row | None:
     return staged[key] if key in staged else committed.get(key)
 
 

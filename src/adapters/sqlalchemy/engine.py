@@ -67,9 +67,7 @@ def create_engine(url: str, settings: EngineSettings | None = None) -> AsyncEngi
         return _sqlite_engine(parsed, settings)
     if backend == "postgresql":
         return _postgres_engine(parsed, settings)
-    raise StoreError(
-        f"unsupported database {parsed.drivername!r}: use sqlite+aiosqlite or postgresql+asyncpg"
-    )
+    raise StoreError(f"unsupported database {parsed.drivername!r}: use sqlite+aiosqlite or postgresql+asyncpg")
 
 
 def _sqlite_engine(url: URL, settings: EngineSettings) -> AsyncEngine:

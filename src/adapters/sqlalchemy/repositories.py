@@ -87,9 +87,7 @@ class SqlAlchemySourceRepository:
         # A source never changes owner or birth date.
         for key in ("id", "agent_id", "created_at"):
             del values[key]
-        result = await self._db.execute(
-            data_sources.update().where(data_sources.c.id == source.id).values(values)
-        )
+        result = await self._db.execute(data_sources.update().where(data_sources.c.id == source.id).values(values))
         return result.rowcount > 0
 
     async def delete(self, source_id: uuid.UUID) -> bool:
@@ -101,9 +99,9 @@ class SqlAlchemySourceRepository:
         return await _page(self._db, data_sources, data_sources.c.agent_id == agent_id, page, _source)
 
     async def count(self, agent_id: uuid.UUID) -> tuple[int, int]:
-        statement = sa.select(
-            sa.func.count(), sa.func.coalesce(sa.func.sum(data_sources.c.chunk_count), 0)
-        ).where(data_sources.c.agent_id == agent_id)
+        statement = sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(data_sources.c.chunk_count), 0)).where(
+            data_sources.c.agent_id == agent_id
+        )
         row = (await self._db.execute(statement)).one()
         return int(row[0]), int(row[1])
 
@@ -161,11 +159,7 @@ class SqlAlchemyJobRepository:
         return await self._fetch(statement)
 
     async def count_by_status(self, agent_id: uuid.UUID) -> dict[str, int]:
-        statement = (
-            sa.select(jobs.c.status, sa.func.count())
-            .where(jobs.c.agent_id == agent_id)
-            .group_by(jobs.c.status)
-        )
+        statement = sa.select(jobs.c.status, sa.func.count()).where(jobs.c.agent_id == agent_id).group_by(jobs.c.status)
         counts = {status.value: 0 for status in JobStatus}
         for row in (await self._db.execute(statement)).all():
             counts[row[0]] = int(row[1])

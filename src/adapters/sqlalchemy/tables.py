@@ -106,9 +106,7 @@ jobs = sa.Table(
     "jobs",
     metadata,
     sa.Column("id", sa.Uuid(), primary_key=True),
-    sa.Column(
-        "data_source_id", sa.Uuid(), sa.ForeignKey("data_sources.id", ondelete="CASCADE"), nullable=False
-    ),
+    sa.Column("data_source_id", sa.Uuid(), sa.ForeignKey("data_sources.id", ondelete="CASCADE"), nullable=False),
     sa.Column("agent_id", sa.Uuid(), sa.ForeignKey("agents.id", ondelete="CASCADE"), nullable=False),
     sa.Column("type", sa.String(50), nullable=False),
     sa.Column("status", sa.String(50), nullable=False, server_default="pending"),

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
 from litestar import Controller, delete, get, post
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from domain.pagination import PageRequest
 from domain.services.agents import AgentService
@@ -17,26 +19,26 @@ class AgentController(Controller):
     tags = ["agents"]
 
     @post("/", summary="Create an agent")
-    async def create_agent(self, data: AgentCreate, agents: AgentService) -> Ok[AgentOut]:
+    async def create_agent(self, data: JSONBody[AgentCreate], agents: NamedDependency[AgentService]) -> Ok[AgentOut]:
         agent = await agents.create_agent(data.name, description=data.description)
         return Ok(data=AgentOut.of(agent))
 
     @get("/", summary="List agents, newest first")
     async def list_agents(
         self,
-        agents: AgentService,
-        limit: int | None = Parameter(default=None, ge=1, le=200),
-        cursor: str | None = Parameter(default=None, max_length=200),
+        agents: NamedDependency[AgentService],
+        limit: Annotated[int | None, QueryParameter(ge=1, le=200)] = None,
+        cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
     ) -> OkPage[AgentOut]:
         request = PageRequest.parse(limit, cursor)
         return page_of(await agents.list_agents(request), request.limit, AgentOut.of)
 
     @get("/{agent_id:uuid}", summary="An agent with its counts (sources, chunks, vectors, jobs by status)")
-    async def get_agent(self, agent_id: uuid.UUID, agents: AgentService) -> Ok[AgentOut]:
+    async def get_agent(self, agent_id: FromPath[uuid.UUID], agents: NamedDependency[AgentService]) -> Ok[AgentOut]:
         agent = await agents.get_agent(agent_id)
         return Ok(data=AgentOut.of(agent, await agents.stats(agent)))
 
     @delete("/{agent_id:uuid}", status_code=200, summary="Delete an agent with its sources, jobs and vectors")
-    async def delete_agent(self, agent_id: uuid.UUID, agents: AgentService) -> Ok[Deleted]:
+    async def delete_agent(self, agent_id: FromPath[uuid.UUID], agents: NamedDependency[AgentService]) -> Ok[Deleted]:
         await agents.delete_agent(agent_id)
         return Ok(data=Deleted(id=agent_id))

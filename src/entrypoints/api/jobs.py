@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
 from litestar import Controller, delete, get, post
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, QueryParameter
 
 from domain.jobs import JobStatus
 from domain.pagination import PageRequest
 from domain.services.jobs import JobService
 from entrypoints.api.schemas import JobOut, Ok, OkPage, page_of
 
-StatusParam = Parameter(default=None, description="pending, processing, completed, failed or cancelled")
+StatusParam = QueryParameter(description="pending, processing, completed, failed or cancelled")
 
 
 class JobController(Controller):
@@ -20,15 +22,15 @@ class JobController(Controller):
     tags = ["jobs"]
 
     @get("/{job_id:uuid}", summary="A job's status, progress, attempts and result")
-    async def get_job(self, job_id: uuid.UUID, jobs: JobService) -> Ok[JobOut]:
+    async def get_job(self, job_id: FromPath[uuid.UUID], jobs: NamedDependency[JobService]) -> Ok[JobOut]:
         return Ok(data=JobOut.of(await jobs.get_job(job_id)))
 
     @post("/{job_id:uuid}/retry", status_code=200, summary="Re-run a failed or cancelled job")
-    async def retry_job(self, job_id: uuid.UUID, jobs: JobService) -> Ok[JobOut]:
+    async def retry_job(self, job_id: FromPath[uuid.UUID], jobs: NamedDependency[JobService]) -> Ok[JobOut]:
         return Ok(data=JobOut.of(await jobs.retry_job(job_id)))
 
     @delete("/{job_id:uuid}", status_code=200, summary="Cancel a pending or processing job")
-    async def cancel_job(self, job_id: uuid.UUID, jobs: JobService) -> Ok[JobOut]:
+    async def cancel_job(self, job_id: FromPath[uuid.UUID], jobs: NamedDependency[JobService]) -> Ok[JobOut]:
         return Ok(data=JobOut.of(await jobs.cancel_job(job_id)))
 
 
@@ -39,11 +41,11 @@ class AgentJobController(Controller):
     @get("/jobs", summary="An agent's jobs, newest first")
     async def list_agent_jobs(
         self,
-        agent_id: uuid.UUID,
-        jobs: JobService,
-        status: JobStatus | None = StatusParam,
-        limit: int | None = Parameter(default=None, ge=1, le=200),
-        cursor: str | None = Parameter(default=None, max_length=200),
+        agent_id: FromPath[uuid.UUID],
+        jobs: NamedDependency[JobService],
+        status: Annotated[JobStatus | None, StatusParam] = None,
+        limit: Annotated[int | None, QueryParameter(ge=1, le=200)] = None,
+        cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
     ) -> OkPage[JobOut]:
         request = PageRequest.parse(limit, cursor)
         return page_of(await jobs.list_jobs(agent_id, request, status=status), request.limit, JobOut.of)
@@ -51,12 +53,12 @@ class AgentJobController(Controller):
     @get("/sources/{source_id:uuid}/jobs", summary="A source's jobs, newest first")
     async def list_source_jobs(
         self,
-        agent_id: uuid.UUID,
-        source_id: uuid.UUID,
-        jobs: JobService,
-        status: JobStatus | None = StatusParam,
-        limit: int | None = Parameter(default=None, ge=1, le=200),
-        cursor: str | None = Parameter(default=None, max_length=200),
+        agent_id: FromPath[uuid.UUID],
+        source_id: FromPath[uuid.UUID],
+        jobs: NamedDependency[JobService],
+        status: Annotated[JobStatus | None, StatusParam] = None,
+        limit: Annotated[int | None, QueryParameter(ge=1, le=200)] = None,
+        cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
     ) -> OkPage[JobOut]:
         request = PageRequest.parse(limit, cursor)
         page = await jobs.list_jobs(agent_id, request, source_id=source_id, status=status)

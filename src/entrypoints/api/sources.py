@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
 from litestar import Controller, delete, get, post
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from domain.errors import InvalidInput
 from domain.pagination import PageRequest
@@ -39,7 +41,11 @@ class SourceController(Controller):
 
     @post("/text", summary="Add pasted text; returns the source with the jobId that processes it")
     async def create_text_source(
-        self, agent_id: uuid.UUID, data: TextSourceCreate, sources: SourceService, service_config: ServiceConfig
+        self,
+        agent_id: FromPath[uuid.UUID],
+        data: JSONBody[TextSourceCreate],
+        sources: NamedDependency[SourceService],
+        service_config: NamedDependency[ServiceConfig],
     ) -> Ok[SourceOut]:
         source, _ = await sources.create_text_source(
             agent_id,
@@ -54,26 +60,30 @@ class SourceController(Controller):
     @get("/", summary="List an agent's sources, newest first")
     async def list_sources(
         self,
-        agent_id: uuid.UUID,
-        sources: SourceService,
-        limit: int | None = Parameter(default=None, ge=1, le=200),
-        cursor: str | None = Parameter(default=None, max_length=200),
+        agent_id: FromPath[uuid.UUID],
+        sources: NamedDependency[SourceService],
+        limit: Annotated[int | None, QueryParameter(ge=1, le=200)] = None,
+        cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
     ) -> OkPage[SourceOut]:
         request = PageRequest.parse(limit, cursor)
         return page_of(await sources.list_sources(agent_id, request), request.limit, SourceOut.of)
 
     @get("/{source_id:uuid}", summary="A source, with its chunk count and latest jobId")
-    async def get_source(self, agent_id: uuid.UUID, source_id: uuid.UUID, sources: SourceService) -> Ok[SourceOut]:
+    async def get_source(
+        self, agent_id: FromPath[uuid.UUID], source_id: FromPath[uuid.UUID], sources: NamedDependency[SourceService]
+    ) -> Ok[SourceOut]:
         return Ok(data=SourceOut.of(await sources.get_source(agent_id, source_id)))
 
     @post("/{source_id:uuid}/reprocess", summary="Process the source again (new job)")
     async def reprocess_source(
-        self, agent_id: uuid.UUID, source_id: uuid.UUID, sources: SourceService
+        self, agent_id: FromPath[uuid.UUID], source_id: FromPath[uuid.UUID], sources: NamedDependency[SourceService]
     ) -> Ok[SourceOut]:
         source, _ = await sources.reprocess_source(agent_id, source_id)
         return Ok(data=SourceOut.of(source))
 
     @delete("/{source_id:uuid}", status_code=200, summary="Cancel its jobs, delete its vectors, delete it")
-    async def delete_source(self, agent_id: uuid.UUID, source_id: uuid.UUID, sources: SourceService) -> Ok[Deleted]:
+    async def delete_source(
+        self, agent_id: FromPath[uuid.UUID], source_id: FromPath[uuid.UUID], sources: NamedDependency[SourceService]
+    ) -> Ok[Deleted]:
         await sources.delete_source(agent_id, source_id)
         return Ok(data=Deleted(id=source_id))

@@ -51,9 +51,7 @@ async def upgrade_async(url: str, revision: str = "head", settings: EngineSettin
             async with engine.connect() as connection:
                 await connection.begin()
                 if connection.dialect.name == "postgresql":
-                    await connection.execute(
-                        sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY}
-                    )
+                    await connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY})
                 await connection.run_sync(_upgrade, config, revision)
                 await connection.commit()
         finally:

@@ -70,9 +70,7 @@ def upgrade() -> None:
             ["agent_id"], ["agents.id"], name="fk_data_sources_agent_id_agents", ondelete="CASCADE"
         ),
     )
-    op.create_index(
-        "ix_data_sources_agent_id_created_at_id", "data_sources", ["agent_id", "created_at", "id"]
-    )
+    op.create_index("ix_data_sources_agent_id_created_at_id", "data_sources", ["agent_id", "created_at", "id"])
 
     op.create_table(
         "jobs",
@@ -102,9 +100,7 @@ def upgrade() -> None:
             name="fk_jobs_data_source_id_data_sources",
             ondelete="CASCADE",
         ),
-        sa.ForeignKeyConstraint(
-            ["agent_id"], ["agents.id"], name="fk_jobs_agent_id_agents", ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["agent_id"], ["agents.id"], name="fk_jobs_agent_id_agents", ondelete="CASCADE"),
     )
     op.create_index("ix_jobs_agent_id_created_at_id", "jobs", ["agent_id", "created_at", "id"])
     op.create_index("ix_jobs_data_source_id_created_at", "jobs", ["data_source_id", "created_at"])
