@@ -43,13 +43,29 @@ async def test_stable_across_instances_and_memo_resets() -> None:
 
 async def test_model_names_the_dimensions_and_tokens_count_words() -> None:
     embedder = HashingEmbedder(dimensions=128)
-    assert embedder.model == "sluice-hashing-v1-128"
+    assert embedder.model == "sluice-hashing-v2-128"
     assert (await embedder.embed_documents(["one two three", "four"])).tokens == 4
 
 
 def test_tokenize_is_unicode_aware_and_folds_case_and_forms() -> None:
-    assert tokenize("Straße, CAFÉ and cafe\u0301!") == ["straße", "café", "and", "café"]
-    assert tokenize("\ufb01le \uff46\uff55\uff4c\uff4c")  # ligature, full-width == ["file", "full"]
+    assert tokenize("Straße, CAFÉ and cafe\u0301!") == ["straße", "café", "café"]
+    assert tokenize("\ufb01le \uff46\uff55\uff4c\uff4c") == ["file", "full"]  # ligature, full-width
+
+
+def test_stopwords_are_dropped_unless_nothing_else_is_left() -> None:
+    assert tokenize("How do I return it?") == ["return"]
+    assert tokenize("to be or not to be") == ["to", "be", "or", "not", "to", "be"]
+
+
+async def test_a_shared_word_always_counts() -> None:
+    embedder = HashingEmbedder()
+    doc, query = (
+        await embedder.embed_documents(
+            ["Customers may return any item within 30 days of delivery for a full refund.",
+             "how long do I have to return something?"]
+        )
+    ).vectors
+    assert cosine(doc, query) > 0.1
 
 
 async def test_word_order_matters_through_bigrams() -> None:

@@ -54,14 +54,26 @@ def _bigram_hashes(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return x & _TERM_MASK
 
 
+# The commonest English function words carry no topic; as terms they only make
+# unrelated texts look alike ("how do I ..." against "... do I ...").
+STOPWORDS = frozenset(
+    "a an and are as at be but by can could did do does for from had has have how i if in into is it its "
+    "me my no not of on or our so than that the their them then there these they this to was we were what "
+    "when where which who why will with would you your".split()
+)
+
+
 def tokenize(text: str) -> list[str]:
-    """Lower-cased Unicode word tokens; NFKC first so that composed and decomposed
-    accents, ligatures and full-width forms give the same words."""
-    return _WORD.findall(unicodedata.normalize("NFKC", text).lower())
+    """Lower-cased Unicode word tokens without stopwords; NFKC first so that composed
+    and decomposed accents, ligatures and full-width forms give the same words."""
+    words = _WORD.findall(unicodedata.normalize("NFKC", text).lower())
+    kept = [w for w in words if w not in STOPWORDS]
+    # A text made only of function words still needs a vector.
+    return kept or words
 
 
 class HashingEmbedder:
-    """Embeds texts by hashing their words and word bigrams into signed buckets.
+    """Embeds texts by hashing their words and word bigrams into buckets.
 
     Each distinct term (word or pair of adjacent words) adds ``±(1 + log tf)`` to the
     bucket its stable hash picks; the vector is then L2-normalised. Equal texts give
@@ -86,7 +98,7 @@ class HashingEmbedder:
 
     @property
     def model(self) -> str:
-        return f"sluice-hashing-v1-{self._dimensions}"
+        return f"sluice-hashing-v2-{self._dimensions}"
 
     @property
     def dimensions(self) -> int:
@@ -150,7 +162,10 @@ class HashingEmbedder:
         term_rows = (terms >> shift).astype(np.int64)
         term_hashes = terms & _TERM_MASK
         weights = 1.0 + np.log(counts)  # sublinear tf: a word said ten times is not ten times the topic
-        weights[(term_hashes & np.uint64(1)).astype(bool)] *= -1.0  # signed buckets cancel collisions out
+        # Unsigned buckets: with signs, two colliding terms of equal weight cancel
+        # exactly, and a short text can lose the one word it shares with a query
+        # (seen: "return" in a returns policy scored 0.0). Without signs a collision
+        # only adds a little similarity; it never removes a match.
         buckets = ((term_hashes >> np.uint64(1)) % np.uint64(dims)).astype(np.int64)
 
         flat = np.bincount(term_rows * dims + buckets, weights=weights, minlength=rows * dims)
