@@ -96,8 +96,12 @@ class JobRepository(Protocol):
 
     async def count_by_status(self, agent_id: uuid.UUID) -> dict[str, int]: ...
 
-    async def pending(self, *, limit: int, updated_before: datetime | None = None) -> builtins.list[Job]:
-        """Pending jobs, highest priority first, then oldest ``run_at``; for re-dispatch."""
+    async def pending(
+        self, *, limit: int, updated_before: datetime | None = None, due_at: datetime | None = None
+    ) -> builtins.list[Job]:
+        """Pending jobs, highest priority first, then oldest ``run_at`` (``scheduled_for``
+        or ``created_at``), then oldest ``created_at``. ``updated_before`` keeps jobs not
+        touched since; ``due_at`` keeps jobs whose ``run_at`` is at or before it."""
         ...
 
     async def expired_leases(self, now: datetime, *, limit: int) -> builtins.list[Job]: ...

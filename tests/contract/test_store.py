@@ -136,17 +136,13 @@ def make_agent(now: datetime = T0, name: str = "Support bot") -> Agent:
 
 
 def make_source(agent: Agent, now: datetime = T0, type: SourceType = SourceType.TEXT) -> Source:
-    return Source.new(
-        agent_id=agent.id, name="Pasted notes", type=type, now=now, options={"chunking": {"size": 256}}
-    )
+    return Source.new(agent_id=agent.id, name="Pasted notes", type=type, now=now, options={"chunking": {"size": 256}})
 
 
 def make_job(
     source: Source, now: datetime = T0, priority: int | None = None, type: JobType = JobType.PROCESS_TEXT
 ) -> Job:
-    return Job.new(
-        source_id=source.id, agent_id=source.agent_id, type=type, now=now, max_attempts=3, priority=priority
-    )
+    return Job.new(source_id=source.id, agent_id=source.agent_id, type=type, now=now, max_attempts=3, priority=priority)
 
 
 async def seed(store: Store, now: datetime = T0) -> tuple[Agent, Source]:
@@ -689,9 +685,7 @@ async def test_pending_orders_by_priority_then_run_at_then_fifo(store: Store) ->
     same_run_at_b.scheduled_for = T0 + timedelta(seconds=10)
     running = make_job(source, now=T0 - timedelta(hours=1), priority=100)
     running.start(T0, worker_id="w", lease=LEASE)
-    await add_jobs(
-        store, crawl, text_late, text_early, text_retry, file, same_run_at_a, same_run_at_b, running
-    )
+    await add_jobs(store, crawl, text_late, text_early, text_retry, file, same_run_at_a, same_run_at_b, running)
     async with store.unit_of_work(read_only=True) as uow:
         pending = await uow.jobs.pending(limit=10)
         top_two = await uow.jobs.pending(limit=2)
@@ -717,6 +711,19 @@ async def test_pending_updated_before_skips_recently_touched_jobs(store: Store) 
         none = await uow.jobs.pending(limit=10, updated_before=T0)
     assert [j.id for j in orphans] == [old.id]
     assert none == []
+
+
+async def test_pending_due_at_keeps_only_jobs_due_by_then(store: Store) -> None:
+    _, source = await seed(store)
+    now = make_job(source, now=T0)
+    later = make_job(source, now=T0 - timedelta(minutes=1), priority=99)
+    later.scheduled_for = T0 + timedelta(minutes=5)
+    await add_jobs(store, now, later)
+    async with store.unit_of_work(read_only=True) as uow:
+        due_now = await uow.jobs.pending(limit=10, due_at=T0)
+        due_later = await uow.jobs.pending(limit=10, due_at=T0 + timedelta(minutes=5))
+    assert [j.id for j in due_now] == [now.id]
+    assert [j.id for j in due_later] == [later.id, now.id]
 
 
 async def test_expired_leases(store: Store) -> None:
@@ -940,9 +947,7 @@ async def test_migrated_schema_matches_the_tables(
 
 
 def _schema_diff(connection: sa.Connection) -> list[object]:
-    context = MigrationContext.configure(
-        connection, opts={"compare_type": True, "compare_server_default": True}
-    )
+    context = MigrationContext.configure(connection, opts={"compare_type": True, "compare_server_default": True})
     expected_warning = (
         pytest.warns(match="expression-based index")
         if connection.dialect.name == "sqlite"

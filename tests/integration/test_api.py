@@ -76,12 +76,17 @@ async def test_error_envelope_and_status_codes(client):
     missing = uuid.uuid4()
     response = await client.get(f"/api/jobs/{missing}")
     assert response.status_code == 404
-    assert response.json() == {"success": False, "error": {"code": "job_not_found", "message": f"job {missing} not found"}}
+    assert response.json() == {
+        "success": False,
+        "error": {"code": "job_not_found", "message": f"job {missing} not found"},
+    }
     assert (await client.get(f"/api/agents/{missing}")).json()["error"]["code"] == "agent_not_found"
     assert (await client.get("/api/jobs/not-a-uuid")).status_code in {400, 404}
 
     bad = await client.post(f"/api/agents/{agent['id']}/sources/text", json={"txt": "typo"})
-    assert bad.status_code == 400 and bad.json()["success"] is False and bad.json()["error"]["code"] == "invalid_request"
+    assert (
+        bad.status_code == 400 and bad.json()["success"] is False and bad.json()["error"]["code"] == "invalid_request"
+    )
     empty = await client.post(f"/api/agents/{agent['id']}/sources/text", json={"text": "  "})
     assert empty.status_code == 400 and "empty" in empty.json()["error"]["message"]
     big = await client.post(f"/api/agents/{agent['id']}/sources/text", json={"text": "x" * ((1 << 20) + 1)})

@@ -61,8 +61,10 @@ async def test_a_shared_word_always_counts() -> None:
     embedder = HashingEmbedder()
     doc, query = (
         await embedder.embed_documents(
-            ["Customers may return any item within 30 days of delivery for a full refund.",
-             "how long do I have to return something?"]
+            [
+                "Customers may return any item within 30 days of delivery for a full refund.",
+                "how long do I have to return something?",
+            ]
         )
     ).vectors
     assert cosine(doc, query) > 0.1

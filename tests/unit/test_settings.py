@@ -22,8 +22,16 @@ def test_defaults_are_the_embedded_mode():
 
 def test_seed_variables_are_read():
     s = Settings.from_env(
-        {"REDIS_HOST": "cache", "REDIS_PORT": "6380", "REDIS_PASSWORD": "pw", "REDIS_DB": "2", "JOB_CONCURRENCY": "7",
-         "JOB_MAX_RETRIES": "5", "JOB_CLEANUP_DAYS": "1", "OPENAI_API_KEY": "sk-x"}
+        {
+            "REDIS_HOST": "cache",
+            "REDIS_PORT": "6380",
+            "REDIS_PASSWORD": "pw",
+            "REDIS_DB": "2",
+            "JOB_CONCURRENCY": "7",
+            "JOB_MAX_RETRIES": "5",
+            "JOB_CLEANUP_DAYS": "1",
+            "OPENAI_API_KEY": "sk-x",
+        }
     )
     assert s.redis.url == "redis://:pw@cache:6380/2"
     assert (s.jobs.concurrency, s.jobs.max_attempts, s.jobs.cleanup_days) == (7, 5, 1.0)

@@ -416,7 +416,7 @@ async def test_bad_input_is_refused_with_a_clear_error(world: World):
 
 async def test_character_chunking_per_source(world: World):
     agent = await world.agents.create_agent("docs")
-    source, job = await world.sources.create_text_source(
+    await world.sources.create_text_source(
         agent.id, long_text(10), chunking=ChunkingOptions(size=100, overlap=10, unit=ChunkUnit.CHARACTERS)
     )
     await world.drain()

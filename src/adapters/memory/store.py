@@ -421,12 +421,16 @@ class MemoryJobRepository:
                 counts[JobStatus(job.status).value] += 1
         return counts
 
-    async def pending(self, *, limit: int, updated_before: datetime | None = None) -> builtins.list[Job]:
+    async def pending(
+        self, *, limit: int, updated_before: datetime | None = None, due_at: datetime | None = None
+    ) -> builtins.list[Job]:
         self._uow.ensure_open()
         selected = [
             j
             for j in self._uow.all_jobs()
-            if j.status == JobStatus.PENDING and (updated_before is None or j.updated_at < updated_before)
+            if j.status == JobStatus.PENDING
+            and (updated_before is None or j.updated_at < updated_before)
+            and (due_at is None or j.run_at() <= due_at)
         ]
         selected.sort(key=lambda j: (-j.priority, j.run_at(), j.created_at, j.id))
         return [_copy_row(j) for j in selected[:limit]]

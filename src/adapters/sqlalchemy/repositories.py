@@ -165,10 +165,14 @@ class SqlAlchemyJobRepository:
             counts[row[0]] = int(row[1])
         return counts
 
-    async def pending(self, *, limit: int, updated_before: datetime | None = None) -> builtins.list[Job]:
+    async def pending(
+        self, *, limit: int, updated_before: datetime | None = None, due_at: datetime | None = None
+    ) -> builtins.list[Job]:
         statement = sa.select(jobs).where(IS_PENDING)
         if updated_before is not None:
             statement = statement.where(jobs.c.updated_at < updated_before)
+        if due_at is not None:
+            statement = statement.where(sa.func.coalesce(jobs.c.scheduled_for, jobs.c.created_at) <= due_at)
         statement = statement.order_by(
             jobs.c.priority.desc(),
             sa.func.coalesce(jobs.c.scheduled_for, jobs.c.created_at).asc(),

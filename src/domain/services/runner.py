@@ -32,6 +32,9 @@ from domain.vectors import VectorRecord, chunk_metadata, parse_vector_id, source
 log = logging.getLogger("sluice.runner")
 
 DEFAULT_EMBED_BATCH = 128
+# Due jobs a worker tries to claim, best first, before giving up on a ticket; more than
+# the workers that may race for the same jobs at once.
+CLAIM_CANDIDATES = 32
 
 
 @dataclass(slots=True)
@@ -57,10 +60,20 @@ class _Batch:
 
 
 class JobRunner:
-    def __init__(self, ports: Ports, config: ServiceConfig, *, heartbeat_seconds: float | None = None) -> None:
+    def __init__(
+        self,
+        ports: Ports,
+        config: ServiceConfig,
+        *,
+        heartbeat_seconds: float | None = None,
+        watch_seconds: float = 1.0,
+    ) -> None:
         self._ports = ports
         self._config = config
         self._heartbeat = heartbeat_seconds or max(0.5, config.lease_seconds / 3)
+        # How often a running job looks for a cancel from another process: one cheap
+        # read, so that a cancel stops the job within about a second plus one batch.
+        self._watch = min(watch_seconds, self._heartbeat)
 
     @property
     def worker_id(self) -> str:
@@ -90,36 +103,43 @@ class JobRunner:
 
     # -- claim and save --------------------------------------------------------------
 
-    async def _claim(self, job_id: uuid.UUID) -> _Run | None:
+    async def _claim(self, hint: uuid.UUID) -> _Run | None:
+        """Claim the best due job: a ticket only wakes a worker, the jobs table decides.
+
+        Whatever order a queue delivers tickets in (Redis lists are FIFO), a free slot
+        always starts the highest-priority due job, oldest first within a priority.
+        """
         now = self._ports.clock.now()
+        async with self._ports.store.unit_of_work(read_only=True) as uow:
+            candidates = await uow.jobs.pending(limit=CLAIM_CANDIDATES, due_at=now)
+            hinted = None if any(c.id == hint for c in candidates) else await uow.jobs.get(hint)
+        for candidate in candidates:
+            run = await self._try_claim(candidate.id, now)
+            if run is not None:
+                return run
+        if hinted is not None and hinted.status is JobStatus.PENDING and not hinted.is_due(now):
+            # Delivered before its time (a retry moved it later): put it back for then.
+            await self._ports.dispatch(hinted)
+        return None
+
+    async def _try_claim(self, job_id: uuid.UUID, now: datetime) -> _Run | None:
         async with self._ports.store.unit_of_work() as uow:
             job = await uow.jobs.get(job_id)
-            if job is None or job.status is not JobStatus.PENDING:
+            if job is None or not job.is_due(now) or job.attempts >= job.max_attempts:
                 return None
-            if not job.is_due(now) or job.attempts >= job.max_attempts:
-                not_due = job
-                job = None
-            else:
-                not_due = None
-                source = await uow.sources.get(job.data_source_id)
-                agent = await uow.agents.get(job.agent_id)
-                if source is None or agent is None:
-                    return None
-                job.start(now, worker_id=self.worker_id, lease=self._config.lease)
-                try:
-                    await uow.jobs.save(job)
-                except StaleJob:
-                    return None
-                if source.latest_job_id == job.id:
-                    source.follow(job.status, now)
-                    await uow.sources.save(source)
-                await uow.commit()
-        if not_due is not None:
-            # Delivered early (a re-dispatch raced a retry schedule): put it back for later.
-            if not_due.attempts < not_due.max_attempts:
-                await self._ports.dispatch(not_due)
-            return None
-        assert job is not None
+            source = await uow.sources.get(job.data_source_id)
+            agent = await uow.agents.get(job.agent_id)
+            if source is None or agent is None:
+                return None
+            job.start(now, worker_id=self.worker_id, lease=self._config.lease)
+            try:
+                await uow.jobs.save(job)
+            except StaleJob:
+                return None
+            if source.latest_job_id == job.id:
+                source.follow(job.status, now)
+                await uow.sources.save(source)
+            await uow.commit()
         await self._ports.publish(job)
         return _Run(job=job, source=source, agent=agent)
 
@@ -146,17 +166,30 @@ class JobRunner:
             await self._ports.publish(job)
 
     async def _beat(self, run: _Run) -> None:
-        """Renew the lease; notice a cancel or a lost lease between batches."""
-        while True:
-            await asyncio.sleep(self._heartbeat)
+        """Renew the lease; notice a cancel, a deletion or a lost lease meanwhile."""
+        renewed = time.monotonic()
+        while run.stopped is None:
+            await asyncio.sleep(self._watch)
             try:
-                await self._save(
-                    run, lambda job, _: job.renew_lease(self._ports.clock.now(), self._config.lease), publish=False
-                )
+                if time.monotonic() - renewed >= self._heartbeat:
+                    await self._save(
+                        run,
+                        lambda job, _: job.renew_lease(self._ports.clock.now(), self._config.lease),
+                        publish=False,
+                    )
+                    renewed = time.monotonic()
+                else:
+                    await self._watch_once(run)
             except JobCancelled:
                 return
             except Exception:
                 log.warning("heartbeat of job %s failed; will try again", run.job.id, exc_info=True)
+
+    async def _watch_once(self, run: _Run) -> None:
+        async with self._ports.store.unit_of_work(read_only=True) as uow:
+            current = await uow.jobs.get(run.job.id)
+        if current is None or current.status is not JobStatus.PROCESSING or current.locked_by != self.worker_id:
+            run.stopped = _why_stopped(current, self.worker_id)
 
     async def _progress(self, run: _Run, **progress: Any) -> None:
         await self._save(run, lambda job, _: job.report_progress(self._ports.clock.now(), progress))
