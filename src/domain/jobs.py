@@ -81,11 +81,22 @@ MAX_PRIORITY = 100
 
 @dataclass(frozen=True, slots=True)
 class Ticket:
-    """What a queue carries: which job, how urgent, from when."""
+    """What a queue carries: which job, how urgent, from when.
+
+    ``key`` identifies one pending spell of a job (its id and the attempts it has had):
+    dispatching the same key twice queues one ticket, while a job that comes back for
+    another attempt gets a fresh key even if the ticket of its crashed attempt is still
+    stuck in a queue.
+    """
 
     job_id: uuid.UUID
     priority: int
     run_at: datetime
+    attempt: int = 0
+
+    @property
+    def key(self) -> str:
+        return f"{self.job_id}.{self.attempt}"
 
 
 @dataclass(slots=True)
@@ -170,7 +181,7 @@ class Job:
         return self.scheduled_for or self.created_at
 
     def ticket(self) -> Ticket:
-        return Ticket(job_id=self.id, priority=self.priority, run_at=self.run_at())
+        return Ticket(job_id=self.id, priority=self.priority, run_at=self.run_at(), attempt=self.attempts)
 
     def copy(self) -> Job:
         return replace(self, progress=dict(self.progress), result=None if self.result is None else dict(self.result))

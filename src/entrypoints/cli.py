@@ -61,8 +61,23 @@ def serve(host: str | None, port: int | None, no_worker: bool, reload: bool) -> 
 
 @main.command()
 @click.option("--concurrency", type=int, default=None, help="Jobs in parallel [JOB_CONCURRENCY, default 3].")
-def worker(concurrency: int | None) -> None:
+@click.option("--reload", is_flag=True, help="Restart on code changes (development).")
+def worker(concurrency: int | None, reload: bool) -> None:
     """Run jobs in this process (a worker separate from the API)."""
+    settings = _settings()
+    configure_logging(settings.log_level)
+    if reload:
+        import watchfiles
+
+        source = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        click.echo(f"watching {source} for changes")
+        watchfiles.run_process(source, target=_worker_process, args=(concurrency,))
+        return
+    asyncio.run(_run_worker(settings, concurrency))
+
+
+def _worker_process(concurrency: int | None) -> None:
+    """Entry of the child process that --reload restarts."""
     settings = _settings()
     configure_logging(settings.log_level)
     asyncio.run(_run_worker(settings, concurrency))
@@ -75,8 +90,10 @@ async def _run_worker(settings: Settings, concurrency: int | None) -> None:
     container = build_container(settings)
     if settings.is_embedded_store:
         await migrate(container)
-    # A worker alone takes jobs from the table as soon as they are committed.
-    runtime = Worker(container, concurrency=concurrency, grace_seconds=0.0)
+    # Embedded, the API's in-process queue cannot reach this process: the worker takes
+    # pending jobs straight from the table, as soon as they are committed.
+    grace = 0.0 if not settings.redis.url else None
+    runtime = Worker(container, concurrency=concurrency, grace_seconds=grace)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

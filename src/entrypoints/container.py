@@ -37,7 +37,14 @@ def _store(settings: Settings) -> Any:
 
 def _queue(settings: Settings, clock: Any) -> Any:
     if settings.redis.url:
-        raise NotImplementedError("the Redis queue is not available yet; unset REDIS_HOST/REDIS_URL")
+        from adapters.saq.queue import SaqJobQueue
+
+        return SaqJobQueue(
+            settings.redis.url,
+            name=settings.queue_name,
+            heartbeat_seconds=settings.jobs.lease_seconds,
+            job_timeout_seconds=settings.jobs.timeout_seconds,
+        )
     from adapters.inprocess.queue import InProcessJobQueue
 
     return InProcessJobQueue(clock)
@@ -63,10 +70,12 @@ def _vectors(settings: Settings) -> Any:
     return SqliteVectorIndex(settings.data_dir / "vectors")
 
 
-def _notifier() -> Any:
-    from adapters.memory.notifier import MemoryNotifier
+def _notifier(settings: Settings) -> Any:
+    from adapters.channels.notifier import ChannelsNotifier
 
-    return MemoryNotifier()
+    if settings.redis.url:
+        return ChannelsNotifier.redis(settings.redis.url, prefix=f"{settings.queue_name}_channels")
+    return ChannelsNotifier.memory()
 
 
 def _token_measure() -> Any:
@@ -106,7 +115,7 @@ class Container(containers.DeclarativeContainer):
     blobs = providers.Singleton(_blobs, settings)
     embedder = providers.Singleton(_embedder, settings)
     vectors = providers.Singleton(_vectors, settings)
-    notifier = providers.Singleton(_notifier)
+    notifier = providers.Singleton(_notifier, settings)
     token_measure = providers.Singleton(_token_measure)
     character_measure = providers.Singleton(CharacterMeasure)
     extractor = providers.Object(None)

@@ -15,6 +15,8 @@ from entrypoints.container import Container
 
 log = logging.getLogger("sluice.runtime")
 
+CLEANUP_SECONDS = 3600
+
 
 async def migrate(container: Container) -> None:
     """Bring the database schema up to date (Alembic)."""
@@ -29,12 +31,14 @@ async def migrate(container: Container) -> None:
 class Worker:
     """Consumes the queue and keeps it honest (reconcile, reclaim, clean up)."""
 
-    def __init__(self, container: Container, *, concurrency: int | None = None, grace_seconds: float = 30.0) -> None:
+    def __init__(
+        self, container: Container, *, concurrency: int | None = None, grace_seconds: float | None = None
+    ) -> None:
         self._c = container
         settings = container.settings()
         self.concurrency = concurrency or settings.jobs.concurrency
         self._interval = settings.jobs.reconcile_seconds
-        self._grace = grace_seconds
+        self._grace = settings.jobs.orphan_seconds if grace_seconds is None else grace_seconds
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -48,9 +52,12 @@ class Worker:
             reclaimed,
             failed,
         )
-        await self._c.queue().start(self._c.runner().run, concurrency=self.concurrency)
+        queue = self._c.queue()
+        # Reconciling runs in every worker (it must notice a dead one quickly); clean-up
+        # runs once per interval across all of them.
+        queue.every("cleanup", CLEANUP_SECONDS, self._cleanup)
+        await queue.start(self._c.runner().run, concurrency=self.concurrency)
         self._tasks.append(asyncio.create_task(self._every(self._interval, self._reconcile), name="sluice-reconcile"))
-        self._tasks.append(asyncio.create_task(self._every(3600.0, self._cleanup), name="sluice-cleanup"))
 
     async def _reconcile(self) -> None:
         await self._c.maintenance().reconcile(grace_seconds=self._grace)

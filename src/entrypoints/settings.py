@@ -34,6 +34,9 @@ SETTINGS_DOC: list[tuple[str, str, str]] = [
     ("JOB_RETRY_MAX_SECONDS", "300", "Backoff cap."),
     ("JOB_LEASE_SECONDS", "10", "A running job's lease; a worker that stops renewing it loses the job."),
     ("JOB_RECONCILE_SECONDS", "2", "How often workers re-dispatch orphans and reclaim expired leases."),
+    ("JOB_ORPHAN_SECONDS", "10", "A pending job untouched this long is dispatched again (lost ticket)."),
+    ("JOB_TIMEOUT_SECONDS", "21600", "Longest a single job may run before its worker gives it up."),
+    ("SLUICE_QUEUE_NAME", "sluice", "Name of the SAQ queue (and prefix of the event channels) in Redis."),
     ("CHUNK_SIZE", "512", "Chunk size (tokens of cl100k, or characters when CHUNK_UNIT=characters)."),
     ("CHUNK_OVERLAP", "64", "Overlap between consecutive chunks, same unit."),
     ("CHUNK_UNIT", "tokens", "`tokens` or `characters`."),
@@ -101,6 +104,8 @@ class JobSettings:
     retry_max_seconds: float = 300.0
     lease_seconds: float = 10.0
     reconcile_seconds: float = 2.0
+    orphan_seconds: float = 10.0
+    timeout_seconds: int = 21600
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> JobSettings:
@@ -112,6 +117,8 @@ class JobSettings:
             retry_max_seconds=_float(env, "JOB_RETRY_MAX_SECONDS", 300.0, minimum=0.001),
             lease_seconds=_float(env, "JOB_LEASE_SECONDS", 10.0, minimum=1.0),
             reconcile_seconds=_float(env, "JOB_RECONCILE_SECONDS", 2.0, minimum=0.1),
+            orphan_seconds=_float(env, "JOB_ORPHAN_SECONDS", 10.0),
+            timeout_seconds=_int(env, "JOB_TIMEOUT_SECONDS", 21600, minimum=10),
         )
 
 
@@ -154,6 +161,7 @@ class Settings:
     port: int = 8000
     database_url: str | None = None
     redis: RedisSettings = field(default_factory=lambda: RedisSettings(url=None))
+    queue_name: str = "sluice"
     jobs: JobSettings = field(default_factory=JobSettings)
     chunks: ChunkSettings = field(default_factory=ChunkSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
@@ -172,6 +180,7 @@ class Settings:
             port=_int(env, "SLUICE_PORT", 8000, minimum=1),
             database_url=env.get("DATABASE_URL", "").strip() or None,
             redis=RedisSettings.from_env(env),
+            queue_name=env.get("SLUICE_QUEUE_NAME", "").strip() or "sluice",
             jobs=JobSettings.from_env(env),
             chunks=ChunkSettings.from_env(env),
             limits=LimitSettings.from_env(env),

@@ -2,18 +2,19 @@
 
 The jobs table is the truth. A queue may lose a ticket (a crash, Redis restarted) and a
 reconciler re-dispatches it; a queue may deliver a ticket twice, and the worker's atomic
-claim in the store makes the second delivery a no-op. So the contract is about order and
-timing, not about exactly-once:
+claim in the store makes the second delivery a no-op. A ticket only wakes a worker: the
+worker claims the best due job from the jobs table (highest priority, then oldest), so
+priorities do not depend on the order a queue delivers in. The contract is about
+delivery and timing, not about order or exactly-once (``tests/contract/test_queue.py``):
 
-* ``dispatch`` is idempotent per job id: dispatching an id already waiting replaces its
-  ticket (new priority or time) instead of queueing it twice.
-* A ticket is delivered no earlier than its ``run_at``.
-* Among due tickets, the highest ``priority`` is delivered first; within a priority,
-  the earliest ``run_at`` and then the earliest dispatch.
-* At most ``concurrency`` handlers run at once per consumer; a handler that raises does
-  not stop the consumer.
-* ``stop`` stops taking new tickets and waits for running handlers (up to a timeout).
-* Failures to reach the queue raise ``QueueUnavailable``.
+* every dispatched ticket is delivered, no earlier than its ``run_at``;
+* ``dispatch`` is idempotent per ``ticket.key``: a key already waiting is not queued twice;
+* at most ``concurrency`` handlers run at once per consumer; a handler that raises does
+  not stop the consumer;
+* ``stop`` stops taking new tickets and waits for running handlers (up to a timeout);
+* ``every(name, seconds, action)`` runs ``action`` about once per ``seconds`` across all
+  consumers of the queue (one process in embedded mode, the fleet in distributed mode);
+* failures to reach the queue raise ``QueueUnavailable``.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ class QueueUnavailable(TransientError):
     code = "queue_unavailable"
 
 
-JobHandler = Callable[[uuid.UUID], Awaitable[None]]
+JobHandler = Callable[[uuid.UUID], Awaitable[object]]
+Periodic = Callable[[], Awaitable[object]]
 
 
 class JobQueue(Protocol):
@@ -44,8 +46,17 @@ class JobQueue(Protocol):
 
     async def stop(self, *, timeout: float = 10.0) -> None: ...
 
-    async def depth(self) -> dict[int, int]:
-        """Tickets waiting, per priority."""
+    async def depth(self) -> int:
+        """Tickets waiting (per-priority depth comes from the jobs table)."""
+        ...
+
+    def every(self, name: str, seconds: int, action: Periodic) -> None:
+        """Run ``action`` about every ``seconds`` across all consumers (register before
+        ``start``)."""
+        ...
+
+    async def ping(self) -> None:
+        """Raises QueueUnavailable when the queue's backend cannot be reached."""
         ...
 
     async def close(self) -> None:

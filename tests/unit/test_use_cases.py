@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Sequence
 
 import pytest
+from adapters.tiktoken.measure import TiktokenMeasure
 
 from adapters.hashing.embedder import HashingEmbedder
 from adapters.memory.blobs import MemoryBlobStore
@@ -15,7 +16,6 @@ from adapters.memory.notifier import MemoryNotifier
 from adapters.memory.queue import MemoryJobQueue
 from adapters.memory.store import MemoryStore
 from adapters.memory.vectors import MemoryVectorIndex
-from adapters.tiktoken.measure import TiktokenMeasure
 from domain.errors import IllegalTransition, InvalidInput, LimitExceeded, NotFound, PermanentError, TransientError
 from domain.jobs import JobStatus
 from domain.pagination import PageRequest

@@ -43,11 +43,8 @@ class InProcessJobQueue(MemoryJobQueue):
         heapq.heappush(self._waiting, (ticket.run_at, seq, entry))
         self._wakeup.set()
 
-    async def depth(self) -> dict[int, int]:
-        depth: dict[int, int] = {}
-        for entry in self._live.values():
-            depth[entry.ticket.priority] = depth.get(entry.ticket.priority, 0) + 1
-        return depth
+    async def depth(self) -> int:
+        return len(self._live)
 
     def _take_due(self) -> tuple[Ticket | None, float | None]:
         now = self._clock.now()

@@ -16,7 +16,7 @@ import logging
 import uuid
 
 from ports.clock import Clock
-from ports.queue import JobHandler, Ticket
+from ports.queue import JobHandler, Periodic, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,8 @@ class MemoryJobQueue:
         self._running: set[asyncio.Task[None]] = set()
         self._slots: asyncio.Semaphore | None = None
         self._stopping = False
+        self._periodic: list[tuple[str, float, Periodic]] = []
+        self._timers: list[asyncio.Task[None]] = []
 
     # -- producer side -----------------------------------------------------------------
 
@@ -39,11 +41,15 @@ class MemoryJobQueue:
         self._tickets[ticket.job_id] = (ticket, next(self._seq))
         self._wakeup.set()
 
-    async def depth(self) -> dict[int, int]:
-        depth: dict[int, int] = {}
-        for ticket, _ in self._tickets.values():
-            depth[ticket.priority] = depth.get(ticket.priority, 0) + 1
-        return depth
+    async def depth(self) -> int:
+        return len(self._tickets)
+
+    def every(self, name: str, seconds: int, action: Periodic) -> None:
+        # One process consumes this queue, so a local timer is "once across consumers".
+        self._periodic.append((name, float(seconds), action))
+
+    async def ping(self) -> None:
+        return None
 
     async def close(self) -> None:
         await self.stop()
@@ -81,6 +87,8 @@ class MemoryJobQueue:
         self._stopping = False
         self._slots = asyncio.Semaphore(max(1, concurrency))
         self._consumer = asyncio.create_task(self._consume(handler), name="sluice-queue-consumer")
+        for name, seconds, action in self._periodic:
+            self._timers.append(asyncio.create_task(_repeat(name, seconds, action), name=f"sluice-every-{name}"))
 
     async def _consume(self, handler: JobHandler) -> None:
         assert self._slots is not None
@@ -111,6 +119,12 @@ class MemoryJobQueue:
     async def stop(self, *, timeout: float = 10.0) -> None:
         self._stopping = True
         self._wakeup.set()
+        for timer in self._timers:
+            timer.cancel()
+        for timer in self._timers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await timer
+        self._timers.clear()
         if self._consumer is not None:
             self._consumer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -122,6 +136,15 @@ class MemoryJobQueue:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending, timeout=5)
+
+
+async def _repeat(name: str, seconds: float, action: Periodic) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await action()
+        except Exception:
+            log.warning("periodic task %s failed; next try in %.0fs", name, seconds, exc_info=True)
 
 
 async def call_handler(handler: JobHandler, ticket: Ticket) -> None:
