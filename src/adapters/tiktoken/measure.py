@@ -29,6 +29,7 @@ _MEMO_MAX_CHARS = 256
 
 _lock = threading.Lock()
 _encoding: tiktoken.Encoding | None = None
+_memo: functools._lru_cache_wrapper[int] | None = None
 
 
 def encoding() -> tiktoken.Encoding:
@@ -43,9 +44,16 @@ def encoding() -> tiktoken.Encoding:
     return _encoding
 
 
-@functools.lru_cache(maxsize=_MEMO_ENTRIES)
-def _remembered_count(text: str) -> int:
-    return len(encoding().encode_ordinary(text))
+def remembered_counter() -> functools._lru_cache_wrapper[int]:
+    """The process-wide memo of token counts of short texts (``cache_clear()`` empties it)."""
+    global _memo
+    if _memo is None:
+        encode = encoding().encode_ordinary
+        with _lock:
+            if _memo is None:
+                # A closure over the bound method keeps a miss to one Python call.
+                _memo = functools.lru_cache(maxsize=_MEMO_ENTRIES)(lambda text: len(encode(text)))
+    return _memo
 
 
 class TiktokenMeasure:
@@ -56,10 +64,11 @@ class TiktokenMeasure:
 
     def __init__(self) -> None:
         self._encode = encoding().encode_ordinary
+        self._remembered = remembered_counter()
 
     def count(self, text: str) -> int:
         if len(text) <= _MEMO_MAX_CHARS:
-            return _remembered_count(text)
+            return self._remembered(text)
         return len(self._encode(text))
 
     def count_many(self, texts: Sequence[str]) -> list[int]:
@@ -67,7 +76,7 @@ class TiktokenMeasure:
         # text, which for the many short texts a chunker measures (paragraphs, sentences)
         # is ten times slower; and splitting the list across threads gained under 10%
         # here, the GIL being taken back after every short text.
-        encode, remembered, memo_max = self._encode, _remembered_count, _MEMO_MAX_CHARS
+        encode, remembered, memo_max = self._encode, self._remembered, _MEMO_MAX_CHARS
         return [remembered(t) if len(t) <= memo_max else len(encode(t)) for t in texts]
 
     def additive_at_whitespace(self, text: str) -> bool:
