@@ -85,9 +85,7 @@ class Splitter:
         if not points:
             # A single code point (with whitespace around it) is the floor of cutting.
             if self.measure.count(self.text[span.start : span.end].strip()) > self.size:
-                raise InvalidInput(
-                    f"chunk size {self.size} is too small for the character at offset {span.start}"
-                )
+                raise InvalidInput(f"chunk size {self.size} is too small for the character at offset {span.start}")
             if span.size < 0:
                 self.measure_pieces([span])
             out.append(span)

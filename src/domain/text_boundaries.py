@@ -48,9 +48,7 @@ _LINE_LF = re.compile(r"\n(?:[^\S\n]*+\n)*")
 _TERMINALS = re.escape(".!?\u2026\u3002\uff01\uff1f\uff61\u061f\u0964")
 _NO_SPACE_TERMINALS = re.escape("\u3002\uff01\uff1f\uff61")
 _CLOSERS = re.escape("\"')]\u201d\u2019\u00bb\u300d\u300f\uff09")
-_SENTENCE = re.compile(
-    rf"[{_TERMINALS}]+[{_CLOSERS}]*(?=[^\S\r\n])|[{_NO_SPACE_TERMINALS}]+[{_CLOSERS}]*(?=\S)"
-)
+_SENTENCE = re.compile(rf"[{_TERMINALS}]+[{_CLOSERS}]*(?=[^\S\r\n])|[{_NO_SPACE_TERMINALS}]+[{_CLOSERS}]*(?=\S)")
 _WORD = re.compile(r"[^\S\r\n]+")
 _NON_SPACE = re.compile(r"\S")
 

@@ -64,6 +64,7 @@ class SaqJobQueue:
         self._periodic: list[tuple[str, int, Periodic]] = []
         self._worker: Any = None
         self._task: asyncio.Task[None] | None = None
+        self._draining = False
 
     @property
     def name(self) -> str:
@@ -125,6 +126,9 @@ class SaqJobQueue:
         heartbeat = self._heartbeat
 
         async def run_job(ctx: dict[str, Any], *, job_id: str) -> None:
+            if self._draining:
+                # Stopping: leave the job pending; another worker's reconciler takes it.
+                return
             toucher = asyncio.create_task(_touch(ctx["job"], heartbeat / 3))
             try:
                 await handler(uuid.UUID(job_id))
@@ -161,15 +165,17 @@ class SaqJobQueue:
             return
         worker, task = self._worker, self._task
         self._worker, self._task = None, None
-        worker.event.set()  # take no new tickets
+        # Setting SAQ's stop event would cancel running jobs at once: drain first.
+        self._draining = True
         running = [ctx["task"] for ctx in list(worker.job_task_contexts.values())]
         if running:
             await asyncio.wait(running, timeout=timeout)
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(worker.stop(), timeout=10)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+        worker.event.set()
+        try:
+            await asyncio.wait_for(task, timeout=10)
+        except (TimeoutError, asyncio.CancelledError, Exception):
+            task.cancel()
+        self._draining = False
 
     async def close(self) -> None:
         await self.stop()
