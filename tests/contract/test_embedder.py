@@ -1,8 +1,9 @@
 """The Embedder contract (src/ports/embed.py), run against every adapter.
 
-Only the port's promises are checked here, so a static model or an OpenAI stand-in can
-join the ``embedder`` fixture's params unchanged. What a particular adapter means by
-similarity is tested beside that adapter.
+Only the port's promises are checked here, so another adapter joins by adding one
+fixture and its name to ``EMBEDDERS``. What a particular adapter means by similarity is
+tested beside that adapter. The OpenAI embedder runs with the real SDK against the
+stand-in server of ``tests/standins/openai.py``, and also behind the embedding cache.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import pytest
 
 from adapters.hashing.embedder import HashingEmbedder
 from ports.embed import Embedder
+from standins.openai import OpenAIStandIn
 
 
 @pytest.fixture
@@ -22,7 +24,37 @@ async def hashing_embedder():
     await embedder.close()
 
 
-@pytest.fixture(params=["hashing_embedder"])
+@pytest.fixture(scope="module")
+def openai_server():
+    with OpenAIStandIn() as server:
+        yield server
+
+
+@pytest.fixture
+async def openai_embedder(openai_server):
+    from adapters.openai.embedder import OpenAIEmbedder
+
+    embedder = OpenAIEmbedder(api_key=openai_server.api_key, base_url=openai_server.base_url, dimensions=256)
+    yield embedder
+    await embedder.close()
+
+
+@pytest.fixture
+async def cached_openai_embedder(openai_server, tmp_path):
+    from adapters.caching.embedder import CachingEmbedder
+    from adapters.local.embedding_cache import SqliteEmbeddingCache
+    from adapters.openai.embedder import OpenAIEmbedder
+
+    inner = OpenAIEmbedder(api_key=openai_server.api_key, base_url=openai_server.base_url, dimensions=256)
+    embedder = CachingEmbedder(inner, SqliteEmbeddingCache(tmp_path / "cache"))
+    yield embedder
+    await embedder.close()
+
+
+EMBEDDERS = ["hashing_embedder", "openai_embedder", "cached_openai_embedder"]
+
+
+@pytest.fixture(params=EMBEDDERS)
 def embedder(request: pytest.FixtureRequest) -> Embedder:
     return request.getfixturevalue(request.param)
 

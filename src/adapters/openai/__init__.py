@@ -1,0 +1,1 @@
+"""Embeddings from OpenAI's API, or any server that speaks it (``OPENAI_BASE_URL``)."""
