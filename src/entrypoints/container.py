@@ -57,6 +57,8 @@ def _blobs(settings: Settings) -> Any:
 
 
 def _embedder(settings: Settings) -> Any:
+    if settings.openai_api_key:
+        return _openai_embedder(settings)
     if settings.embedder == "hashing":
         from adapters.hashing.embedder import HashingEmbedder
 
@@ -64,7 +66,58 @@ def _embedder(settings: Settings) -> Any:
     raise ValueError(f"unknown SLUICE_EMBEDDER {settings.embedder!r} (known: hashing)")
 
 
+def _openai_embedder(settings: Settings) -> Any:
+    """OpenAI (or a compatible server), under the shared rate limit, behind the cache."""
+    from adapters.openai.embedder import OpenAIEmbedder
+
+    openai = settings.openai
+    if settings.redis.url:
+        from adapters.redis.ratelimit import RedisRateLimiter
+
+        limiter: Any = RedisRateLimiter(
+            settings.redis.url,
+            key=f"{settings.queue_name}:ratelimit:embeddings",
+            requests_per_period=openai.requests_per_minute,
+            tokens_per_period=openai.tokens_per_minute,
+        )
+    else:
+        from adapters.memory.ratelimit import MemoryRateLimiter
+
+        limiter = MemoryRateLimiter(openai.requests_per_minute, openai.tokens_per_minute)
+    embedder = OpenAIEmbedder(
+        api_key=settings.openai_api_key or "",
+        model=openai.model,
+        base_url=openai.base_url,
+        dimensions=openai.dimensions,
+        limiter=limiter,
+        max_in_flight=openai.max_in_flight,
+    )
+    if settings.embed_cache_mb <= 0:
+        return embedder
+    from adapters.caching.embedder import CachingEmbedder
+
+    # A float32 vector plus the key and the store's own overhead per entry.
+    entries = max(1, settings.embed_cache_mb * 1024 * 1024 // (embedder.dimensions * 4 + 200))
+    if settings.redis.url:
+        from adapters.redis.embedding_cache import RedisEmbeddingCache
+
+        cache: Any = RedisEmbeddingCache(
+            settings.redis.url, prefix=f"{settings.queue_name}:embedding-cache", max_entries=entries
+        )
+    else:
+        from adapters.local.embedding_cache import SqliteEmbeddingCache
+
+        cache = SqliteEmbeddingCache(settings.data_dir, max_entries=entries)
+    return CachingEmbedder(embedder, cache)
+
+
 def _vectors(settings: Settings) -> Any:
+    if settings.pinecone.api_key:
+        from adapters.pinecone.vectors import PineconeVectorIndex
+
+        return PineconeVectorIndex(
+            api_key=settings.pinecone.api_key, index_name=settings.pinecone.index, host=settings.pinecone.host
+        )
     from adapters.local.vectors import SqliteVectorIndex
 
     return SqliteVectorIndex(settings.data_dir / "vectors")

@@ -42,7 +42,17 @@ SETTINGS_DOC: list[tuple[str, str, str]] = [
     ("CHUNK_UNIT", "tokens", "`tokens` or `characters`."),
     ("EMBED_BATCH_SIZE", "(embedder's)", "Chunks embedded and upserted per batch."),
     ("SLUICE_EMBEDDER", "hashing", "Embedder of the embedded mode: `hashing` (lexical)."),
-    ("OPENAI_API_KEY", "(unset)", "Setting it switches embeddings to OpenAI."),
+    ("OPENAI_API_KEY", "(unset)", "Setting it switches embeddings to OpenAI (or `OPENAI_BASE_URL`)."),
+    ("OPENAI_BASE_URL", "(OpenAI)", "Any OpenAI-compatible server: Ollama, vLLM, TEI, LiteLLM (`http://host/v1`)."),
+    ("OPENAI_EMBEDDING_MODEL", "text-embedding-3-small", "Embedding model."),
+    ("OPENAI_EMBEDDING_DIMENSIONS", "(model's)", "Vector size; required for models other than OpenAI's."),
+    ("OPENAI_RPM", "0", "Requests per minute for all workers together (shared in Redis); 0: no limit."),
+    ("OPENAI_TPM", "0", "Tokens per minute for all workers together (shared in Redis); 0: no limit."),
+    ("OPENAI_MAX_IN_FLIGHT", "4", "Embedding requests in flight at once per process."),
+    ("EMBED_CACHE_MB", "256", "Cache of computed embeddings (Redis, else a file in the data folder); 0: off."),
+    ("PINECONE_API_KEY", "(unset)", "Setting it switches the vector index to Pinecone."),
+    ("PINECONE_INDEX", "(unset)", "Name of the Pinecone index (its host is looked up once)."),
+    ("PINECONE_HOST", "(unset)", "Host of the Pinecone index, instead of `PINECONE_INDEX` (no lookup)."),
     ("MAX_TEXT_MB", "16", "Largest pasted text source."),
     ("MAX_UPLOAD_MB", "50", "Largest uploaded file."),
     ("MAX_QUERY_CHARS", "8000", "Longest search query."),
@@ -155,6 +165,45 @@ class LimitSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class OpenAISettings:
+    base_url: str | None = None
+    model: str = "text-embedding-3-small"
+    dimensions: int | None = None
+    requests_per_minute: int = 0
+    tokens_per_minute: int = 0
+    max_in_flight: int = 4
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> OpenAISettings:
+        return cls(
+            base_url=env.get("OPENAI_BASE_URL", "").strip() or None,
+            model=env.get("OPENAI_EMBEDDING_MODEL", "").strip() or "text-embedding-3-small",
+            dimensions=_int(env, "OPENAI_EMBEDDING_DIMENSIONS", 0, minimum=1) or None,
+            requests_per_minute=_int(env, "OPENAI_RPM", 0),
+            tokens_per_minute=_int(env, "OPENAI_TPM", 0),
+            max_in_flight=_int(env, "OPENAI_MAX_IN_FLIGHT", 4, minimum=1),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PineconeSettings:
+    api_key: str | None = None
+    index: str | None = None
+    host: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> PineconeSettings:
+        settings = cls(
+            api_key=env.get("PINECONE_API_KEY", "").strip() or None,
+            index=env.get("PINECONE_INDEX", "").strip() or None,
+            host=env.get("PINECONE_HOST", "").strip() or None,
+        )
+        if settings.api_key and not (settings.index or settings.host):
+            raise InvalidInput("PINECONE_API_KEY is set: set PINECONE_INDEX or PINECONE_HOST too")
+        return settings
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     data_dir: Path = Path(".sluice")
     host: str = "127.0.0.1"
@@ -168,6 +217,9 @@ class Settings:
     embedder: str = "hashing"
     embed_batch_size: int | None = None
     openai_api_key: str | None = None
+    openai: OpenAISettings = field(default_factory=OpenAISettings)
+    embed_cache_mb: int = 256
+    pinecone: PineconeSettings = field(default_factory=PineconeSettings)
     log_level: str = "INFO"
 
     @classmethod
@@ -187,6 +239,9 @@ class Settings:
             embedder=env.get("SLUICE_EMBEDDER", "").strip() or "hashing",
             embed_batch_size=batch or None,
             openai_api_key=env.get("OPENAI_API_KEY", "").strip() or None,
+            openai=OpenAISettings.from_env(env),
+            embed_cache_mb=_int(env, "EMBED_CACHE_MB", 256),
+            pinecone=PineconeSettings.from_env(env),
             log_level=env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
         )
 

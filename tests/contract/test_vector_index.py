@@ -1,5 +1,10 @@
 """The VectorIndex contract (src/ports/vectors.py), run against every adapter.
 
+The Pinecone index runs with the real SDK against the stand-in of
+``tests/standins/pinecone.py`` (a fresh index per test). Its dimension belongs to the
+index, not to a namespace (``INDEX_WIDE_DIMENSION``): the tests of per-namespace
+dimensions run on the other adapters, and a Pinecone test checks the refusal instead.
+
 The second half holds what only a persistent index promises: the same answers after a
 restart, and writes through one instance seen by another on the same folder (as an API
 process sees what a worker process wrote).
@@ -21,6 +26,7 @@ from adapters.local.vectors import SqliteVectorIndex
 from adapters.memory.vectors import MemoryVectorIndex
 from domain.vectors import VectorFilter, VectorRecord, source_prefix, vector_id
 from ports.vectors import VectorIndex, VectorIndexError, VectorIndexUnavailable
+from standins.pinecone import PineconeStandIn
 
 NS = "agent-a"
 OTHER_NS = "agent-b"
@@ -40,8 +46,33 @@ async def sqlite_index(tmp_path):
     await index.close()
 
 
-@pytest.fixture(params=["memory_index", "sqlite_index"])
+@pytest.fixture
+def pinecone_server():
+    with PineconeStandIn() as server:
+        yield server
+
+
+@pytest.fixture
+async def pinecone_index(pinecone_server):
+    from adapters.pinecone.vectors import PineconeVectorIndex
+
+    index = PineconeVectorIndex(api_key=pinecone_server.api_key, host=pinecone_server.url)
+    yield index
+    await index.close()
+
+
+INDEXES = ["memory_index", "sqlite_index", "pinecone_index"]
+INDEX_WIDE_DIMENSION = {"pinecone_index"}
+
+
+@pytest.fixture(params=INDEXES)
 def index(request: pytest.FixtureRequest) -> VectorIndex:
+    return request.getfixturevalue(request.param)
+
+
+@pytest.fixture(params=[name for name in INDEXES if name not in INDEX_WIDE_DIMENSION])
+def namespaced_index(request: pytest.FixtureRequest) -> VectorIndex:
+    """The adapters whose namespaces each take the dimension of the vectors they hold."""
     return request.getfixturevalue(request.param)
 
 
@@ -198,10 +229,30 @@ async def test_namespaces_are_isolated(index: VectorIndex) -> None:
     assert await index.count(OTHER_NS) == 0
 
 
-async def test_each_namespace_has_its_own_dimension(index: VectorIndex) -> None:
+async def test_each_namespace_has_its_own_dimension(namespaced_index: VectorIndex) -> None:
+    index = namespaced_index
     await index.upsert(NS, [record(SID, 0, [1, 0])])
     await index.upsert(OTHER_NS, [record(SID, 0, [1, 0, 0, 0])])
     assert len(await index.query(OTHER_NS, [1, 0, 0, 0], top_k=1)) == 1
+
+
+@pytest.fixture(params=sorted(INDEX_WIDE_DIMENSION))
+def index_wide_index(request: pytest.FixtureRequest) -> VectorIndex:
+    return request.getfixturevalue(request.param)
+
+
+async def test_an_index_wide_dimension_holds_in_every_namespace(index_wide_index: VectorIndex) -> None:
+    index = index_wide_index
+    await index.upsert(NS, [record(SID, 0, [1, 0])])
+    with pytest.raises(VectorIndexError, match="2-dimensional"):
+        await index.upsert(OTHER_NS, [record(SID, 0, [1, 0, 0, 0])])
+    with pytest.raises(VectorIndexError, match="2-dimensional"):
+        await index.query(OTHER_NS, [1, 0, 0, 0], top_k=1)
+    await index.delete_namespace(NS)
+    with pytest.raises(VectorIndexError, match="2-dimensional"):
+        await index.upsert(NS, [record(SID, 0, [1, 0, 0])])
+    await index.upsert(OTHER_NS, [record(SID, 0, [0, 1])])
+    assert await index.count(OTHER_NS) == 1
 
 
 async def test_delete_namespace(index: VectorIndex) -> None:
@@ -214,8 +265,16 @@ async def test_delete_namespace(index: VectorIndex) -> None:
     assert await index.query(NS, [1, 0, 0], top_k=5) == []
     assert await index.list_ids(NS, "") == []
     assert await index.count(OTHER_NS) == 5
-    # The namespace can be used again, even with another dimension (a new model).
-    await index.upsert(NS, [record(SID, 0, [1, 0, 0, 0, 0])])
+    # The namespace can be used again.
+    await index.upsert(NS, [record(SID, 0, [1, 0, 0])])
+    assert [m.id for m in await index.query(NS, [1, 0, 0], top_k=5)] == [vector_id(SID, 0)]
+
+
+async def test_a_deleted_namespace_takes_a_new_dimension(namespaced_index: VectorIndex) -> None:
+    index = namespaced_index
+    await index.upsert(NS, random_records(SID, 5, 3, seed=8))
+    await index.delete_namespace(NS)
+    await index.upsert(NS, [record(SID, 0, [1, 0, 0, 0, 0])])  # a new model
     assert [m.id for m in await index.query(NS, [1, 0, 0, 0, 0], top_k=5)] == [vector_id(SID, 0)]
 
 
@@ -360,7 +419,8 @@ async def test_empty_or_non_finite_vectors_are_rejected(index: VectorIndex, valu
     assert await index.count(NS) == 0
 
 
-async def test_an_emptied_namespace_accepts_a_new_dimension(index: VectorIndex) -> None:
+async def test_an_emptied_namespace_accepts_a_new_dimension(namespaced_index: VectorIndex) -> None:
+    index = namespaced_index
     await index.upsert(NS, [record(SID, 0, [1, 0])])
     await index.query(NS, [1, 0], top_k=1)  # warm any cache
     await index.delete_source(NS, SID)

@@ -66,7 +66,13 @@ def retry_after(headers: Any) -> float | None:
 
 
 class OpenAIEmbedder:
-    """An ``Embedder`` over OpenAI's ``/embeddings`` (or any compatible server)."""
+    """An ``Embedder`` over OpenAI's ``/embeddings`` (or any compatible server).
+
+    ``dimensions`` is the model's unless given (then sent as the request's
+    ``dimensions`` when it differs, as text-embedding-3 models allow); a model Sluice
+    does not know needs it. ``batch_size`` (what a caller should hand over at once)
+    is one full request's worth of inputs, so the runner's batches fill requests.
+    """
 
     def __init__(
         self,
@@ -165,7 +171,12 @@ class OpenAIEmbedder:
         return (await self.embed_documents([text])).vectors[0]
 
     async def close(self) -> None:
-        await self._client.close()
+        """Closes the HTTP client and the rate limiter it was given (it owns both)."""
+        try:
+            await self._client.close()
+        finally:
+            if self._limiter is not None:
+                await self._limiter.close()
 
     # -- one request, with the rate limit and the retry policy -------------------------
 

@@ -1,0 +1,1 @@
+"""The production vector index: Pinecone (serverless), through its official SDK."""
