@@ -486,9 +486,30 @@ async def open_sqlite(tmp_path):
         await index.close()
 
 
-@pytest.fixture(params=["open_sqlite"])
+@pytest.fixture
+async def open_pinecone(pinecone_server):
+    from adapters.pinecone.vectors import PineconeVectorIndex
+
+    opened: list[PineconeVectorIndex] = []
+
+    def open_index() -> PineconeVectorIndex:
+        opened.append(PineconeVectorIndex(api_key=pinecone_server.api_key, host=pinecone_server.url))
+        return opened[-1]
+
+    yield open_index
+    for index in opened:
+        await index.close()
+
+
+@pytest.fixture(params=["open_sqlite", "open_pinecone"])
 def open_index(request: pytest.FixtureRequest) -> Callable[..., VectorIndex]:
     """Opens a new instance on one shared location, as another process or a restart would."""
+    return request.getfixturevalue(request.param)
+
+
+@pytest.fixture(params=["open_sqlite"])
+def open_namespaced_index(request: pytest.FixtureRequest) -> Callable[..., VectorIndex]:
+    """``open_index`` for the adapters whose namespaces each take their own dimension."""
     return request.getfixturevalue(request.param)
 
 
@@ -496,7 +517,7 @@ async def test_survives_a_restart(open_index) -> None:
     first = open_index()
     stored = random_records(SID, 50, 8, seed=16) + random_records(SID2, 10, 8, seed=17)
     await first.upsert(NS, stored)
-    await first.upsert(OTHER_NS, random_records(SID, 3, 4, seed=18))
+    await first.upsert(OTHER_NS, random_records(SID, 3, 8, seed=18))
     await first.delete_ids(NS, [vector_id(SID, 0)])
     query = [0.3, -1, 0.2, 0, 0, 0.5, 0.1, 1]
     before = await first.query(NS, query, top_k=10)
@@ -543,8 +564,8 @@ async def test_writes_through_one_instance_are_seen_by_another(open_index) -> No
         assert await index.count(NS) == 13
 
 
-async def test_a_recreated_namespace_is_never_mistaken_for_the_cached_one(open_index) -> None:
-    api, worker = open_index(), open_index()
+async def test_a_recreated_namespace_is_never_mistaken_for_the_cached_one(open_namespaced_index) -> None:
+    api, worker = open_namespaced_index(), open_namespaced_index()
     await worker.upsert(NS, [record(SID, 0, [1, 0])])
     assert len(await api.query(NS, [1, 0], top_k=5)) == 1
     await worker.delete_namespace(NS)

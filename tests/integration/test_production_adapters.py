@@ -125,3 +125,39 @@ async def test_reprocess_delete_and_isolation_on_pinecone(production, openai_ser
         assert ids_of(pinecone_server, first.namespace, source.id) == []
         assert (await sluice.agents.stats(first)).vectors == 0
         assert len(ids_of(pinecone_server, second.namespace, other.id)) == other_job.result["chunks"]
+
+
+async def test_the_container_picks_the_production_adapters(tmp_path) -> None:
+    from adapters.caching.embedder import CachingEmbedder
+    from adapters.local.embedding_cache import SqliteEmbeddingCache
+    from adapters.memory.ratelimit import MemoryRateLimiter
+    from adapters.openai.embedder import OpenAIEmbedder
+    from adapters.pinecone.vectors import PineconeVectorIndex
+    from adapters.redis.embedding_cache import RedisEmbeddingCache
+    from adapters.redis.ratelimit import RedisRateLimiter
+    from entrypoints.container import build_container
+    from entrypoints.settings import Settings
+
+    env = {"SLUICE_DATA_DIR": str(tmp_path), "OPENAI_API_KEY": "sk-x", "OPENAI_RPM": "60"}
+    embedded = build_container(Settings.from_env(env)).embedder()
+    assert isinstance(embedded, CachingEmbedder) and isinstance(embedded.inner, OpenAIEmbedder)
+    assert isinstance(embedded.cache, SqliteEmbeddingCache)
+    assert isinstance(embedded.inner.limiter, MemoryRateLimiter)
+    assert embedded.inner.limiter.requests_per_period == 60
+    await embedded.close()
+
+    env |= {"REDIS_URL": "redis://127.0.0.1:6379/0", "PINECONE_API_KEY": "pc-x", "PINECONE_HOST": "http://127.0.0.1:1"}
+    container = build_container(Settings.from_env(env))
+    distributed = container.embedder()
+    assert isinstance(distributed.cache, RedisEmbeddingCache)
+    assert isinstance(distributed.inner.limiter, RedisRateLimiter)
+    assert isinstance(container.vectors(), PineconeVectorIndex)
+    await distributed.close()
+    await container.vectors().close()
+
+    plain = build_container(Settings.from_env({"SLUICE_DATA_DIR": str(tmp_path), "OPENAI_API_KEY": ""}))
+    assert type(plain.embedder()).__name__ == "HashingEmbedder"
+    assert type(plain.vectors()).__name__ == "SqliteVectorIndex"
+    uncached = build_container(Settings.from_env({**env, "EMBED_CACHE_MB": "0"})).embedder()
+    assert isinstance(uncached, OpenAIEmbedder)
+    await uncached.close()

@@ -52,3 +52,39 @@ def test_readme_documents_every_setting_with_its_default():
         rows = [line for line in text.splitlines() if line.startswith(f"| `{name}` |")]
         assert rows, f"{name} is missing from the README's configuration table"
         assert default.strip("`").split(" ")[0] in rows[0], f"README default of {name} differs from {default!r}"
+
+
+def test_embedding_and_vector_services_are_read():
+    s = Settings.from_env(
+        {
+            "OPENAI_API_KEY": "sk-x",
+            "OPENAI_BASE_URL": "http://ollama:11434/v1",
+            "OPENAI_EMBEDDING_MODEL": "nomic-embed-text",
+            "OPENAI_EMBEDDING_DIMENSIONS": "768",
+            "OPENAI_RPM": "3000",
+            "OPENAI_TPM": "1000000",
+            "EMBED_CACHE_MB": "0",
+            "PINECONE_API_KEY": "pc-x",
+            "PINECONE_INDEX": "docs",
+        }
+    )
+    assert (s.openai.base_url, s.openai.model, s.openai.dimensions) == (
+        "http://ollama:11434/v1",
+        "nomic-embed-text",
+        768,
+    )
+    assert (s.openai.requests_per_minute, s.openai.tokens_per_minute, s.embed_cache_mb) == (3000, 1_000_000, 0)
+    assert (s.pinecone.api_key, s.pinecone.index, s.pinecone.host) == ("pc-x", "docs", None)
+    defaults = Settings.from_env({})
+    assert (defaults.openai.model, defaults.openai.dimensions, defaults.pinecone.api_key) == (
+        "text-embedding-3-small",
+        None,
+        None,
+    )
+
+
+def test_pinecone_needs_an_index_or_a_host():
+    with pytest.raises(InvalidInput, match="PINECONE_INDEX or PINECONE_HOST"):
+        Settings.from_env({"PINECONE_API_KEY": "pc-x"})
+    with pytest.raises(InvalidInput, match="OPENAI_RPM"):
+        Settings.from_env({"OPENAI_RPM": "-1"})

@@ -43,6 +43,10 @@ class CachingEmbedder:
         return self._inner
 
     @property
+    def cache(self) -> EmbeddingCache:
+        return self._cache
+
+    @property
     def space(self) -> str:
         return f"{self._inner.model}:{self._inner.dimensions}"
 

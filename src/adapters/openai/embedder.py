@@ -138,6 +138,10 @@ class OpenAIEmbedder:
         return self._batch_size
 
     @property
+    def limiter(self) -> RateLimiter | None:
+        return self._limiter
+
+    @property
     def limits(self) -> RequestLimits:
         return self._limits
 
