@@ -23,6 +23,7 @@ from domain.services.maintenance import Maintenance
 from domain.services.runner import JobRunner
 from domain.services.search import SearchService
 from domain.services.sources import SourceService
+from domain.services.watch import WatchService
 from domain.sources import ChunkingOptions, ChunkUnit
 from entrypoints.settings import Settings
 
@@ -142,6 +143,7 @@ class Container(containers.DeclarativeContainer):
     jobs = providers.Singleton(JobService, ports)
     search = providers.Singleton(SearchService, ports, config)
     runner = providers.Singleton(JobRunner, ports, config)
+    watch = providers.Singleton(WatchService, ports)
     maintenance = providers.Singleton(Maintenance, ports, config)
 
 

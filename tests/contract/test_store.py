@@ -13,26 +13,24 @@ import shutil
 import socket
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Coroutine, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-import services
 from adapters.memory.store import MemoryStore
 from adapters.sqlalchemy.engine import create_engine, parse_url
 from adapters.sqlalchemy.migrations import upgrade, upgrade_async
 from adapters.sqlalchemy.store import SqlAlchemyStore
 from adapters.sqlalchemy.tables import metadata
+from conftest import blocking
 from domain.agents import Agent
 from domain.jobs import Job, JobStatus, JobType
 from domain.pagination import Cursor, PageRequest
@@ -53,46 +51,8 @@ LEASE = timedelta(minutes=5)
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One migrated SQLite file; each test gets a copy (migrating every time is slower)."""
     path = tmp_path_factory.mktemp("sqlite") / "template.db"
-    _blocking(upgrade_async(f"sqlite+aiosqlite:///{path}"))
+    blocking(upgrade_async(f"sqlite+aiosqlite:///{path}"))
     return path
-
-
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A fresh, migrated database of this session's own; dropped at the end."""
-    server = make_url(services.POSTGRES_URL)
-    if not services.port_open(server.host or "127.0.0.1", server.port or 5432):
-        services.need("PostgreSQL", f"nothing listens at {server.host}:{server.port or 5432}")
-    name = f"sluice_test_{uuid.uuid4().hex[:12]}"
-    try:
-        _blocking(_admin(f'CREATE DATABASE "{name}"'))
-    except (OSError, sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
-        services.need("PostgreSQL", f"cannot create a database: {exc}")
-    url = server.set(database=name).render_as_string(hide_password=False)
-    try:
-        _blocking(upgrade_async(url))
-        yield url
-    finally:
-        _blocking(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-def _blocking(work: Coroutine[Any, Any, T]) -> T:
-    """Run ``work`` to completion from a synchronous fixture.
-
-    On a thread of its own: a session fixture may first be requested from inside a
-    running event loop (``request.getfixturevalue`` in an async test).
-    """
-    with ThreadPoolExecutor(max_workers=1) as thread:
-        return thread.submit(asyncio.run, work).result()
-
-
-async def _admin(statement: str) -> None:
-    engine = create_async_engine(services.POSTGRES_URL, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as connection:
-            await connection.execute(sa.text(statement))
-    finally:
-        await engine.dispose()
 
 
 async def _empty_postgres(url: str) -> None:
@@ -115,7 +75,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
         shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
         return f"sqlite+aiosqlite:///{path}"
     url: str = request.getfixturevalue("postgres_url")
-    _blocking(_empty_postgres(url))
+    blocking(_empty_postgres(url))
     return url
 
 

@@ -15,6 +15,7 @@ import sluice
 from entrypoints.api.agents import AgentController
 from entrypoints.api.errors import EXCEPTION_HANDLERS
 from entrypoints.api.jobs import AgentJobController, JobController
+from entrypoints.api.realtime import RealtimeController
 from entrypoints.api.schemas import Health, Ok
 from entrypoints.api.search import SearchController
 from entrypoints.api.sources import SourceController
@@ -66,12 +67,21 @@ def create_app(
     body_limit = settings.limits.max_text_bytes * 6 + (1 << 20)
 
     return Litestar(
-        route_handlers=[health, AgentController, SourceController, JobController, AgentJobController, SearchController],
+        route_handlers=[
+            health,
+            AgentController,
+            SourceController,
+            JobController,
+            AgentJobController,
+            SearchController,
+            RealtimeController,
+        ],
         dependencies={
             "agents": _provide(container.agents),
             "sources": _provide(container.sources),
             "jobs": _provide(container.jobs),
             "search": _provide(container.search),
+            "watch": _provide(container.watch),
             "service_config": _provide(container.config),
         },
         exception_handlers=EXCEPTION_HANDLERS,
