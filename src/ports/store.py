@@ -104,7 +104,10 @@ class JobRepository(Protocol):
         touched since; ``due_at`` keeps jobs whose ``run_at`` is at or before it."""
         ...
 
-    async def expired_leases(self, now: datetime, *, limit: int) -> builtins.list[Job]: ...
+    async def expired_leases(self, now: datetime, *, limit: int) -> builtins.list[Job]:
+        """Processing jobs, and jobs cancelled while running whose clean-up is owed, whose
+        lease expired at or before ``now``; oldest lease first."""
+        ...
 
     async def queue_depth(self) -> dict[int, int]:
         """Pending jobs per priority."""

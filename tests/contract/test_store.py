@@ -706,6 +706,19 @@ async def test_expired_leases(store: Store) -> None:
         assert [j.id for j in await uow.jobs.expired_leases(now, limit=10)] == [exactly_now.id]
 
 
+async def test_expired_leases_include_jobs_cancelled_while_running(store: Store) -> None:
+    _, source = await seed(store)
+    owed, done = make_job(source), make_job(source)
+    for job in (owed, done):
+        job.start(T0, worker_id="dead", lease=timedelta(minutes=1))
+        job.cancel(T0)
+    done.release_cleanup(T0)
+    await add_jobs(store, owed, done)
+    async with store.unit_of_work(read_only=True) as uow:
+        found = await uow.jobs.expired_leases(T0 + timedelta(minutes=1), limit=10)
+    assert [j.id for j in found] == [owed.id] and found[0].cleanup_owed
+
+
 async def test_queue_depth_counts_pending_jobs_per_priority(store: Store) -> None:
     _, source = await seed(store)
     jobs = [

@@ -322,6 +322,32 @@ async def test_a_crashed_worker_loses_its_lease_and_the_job_is_rerun(world: Worl
     assert await world.vector_count(agent, source.id) == job.result["chunks"]
 
 
+async def test_a_worker_that_dies_after_a_cancel_is_cleaned_up_after(world: World):
+    agent = await world.agents.create_agent("docs")
+    source, job = await world.sources.create_text_source(agent.id, long_text(60))
+
+    class Crash(BaseException):
+        pass
+
+    async def cancel_then_die(n: int) -> None:
+        if n == 3:
+            await world.jobs.cancel_job(job.id)
+            raise Crash
+
+    world.embedder.before_call = cancel_then_die
+    with pytest.raises(Crash):
+        await world.drain()
+    job = await world.jobs.get_job(job.id)
+    assert job.status is JobStatus.CANCELLED and job.cleanup_owed
+    assert await world.vector_count(agent, source.id) > 0  # what the dead worker wrote
+    world.clock.advance(world.config.lease_seconds)
+    await world.maintenance.reclaim_expired()
+    job = await world.jobs.get_job(job.id)
+    assert not job.cleanup_owed and job.status is JobStatus.CANCELLED
+    assert await world.vector_count(agent, source.id) == 0
+    assert (await world.sources.get_source(agent.id, source.id)).chunk_count == 0
+
+
 async def test_two_deliveries_of_one_job_run_it_once(world: World):
     agent = await world.agents.create_agent("docs")
     _, job = await world.sources.create_text_source(agent.id, long_text(5))

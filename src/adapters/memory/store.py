@@ -440,7 +440,9 @@ class MemoryJobRepository:
         selected = [
             j
             for j in self._uow.all_jobs()
-            if j.status == JobStatus.PROCESSING and j.lease_expires_at is not None and j.lease_expires_at <= now
+            if j.status in (JobStatus.PROCESSING, JobStatus.CANCELLED)
+            and j.lease_expires_at is not None
+            and j.lease_expires_at <= now
         ]
         selected.sort(key=lambda j: (j.lease_expires_at, j.id))
         return [_copy_row(j) for j in selected[:limit]]

@@ -184,7 +184,10 @@ class SqlAlchemyJobRepository:
     async def expired_leases(self, now: datetime, *, limit: int) -> builtins.list[Job]:
         statement = (
             sa.select(jobs)
-            .where(jobs.c.status == JobStatus.PROCESSING.value, jobs.c.lease_expires_at <= now)
+            .where(
+                jobs.c.status.in_([JobStatus.PROCESSING.value, JobStatus.CANCELLED.value]),
+                jobs.c.lease_expires_at <= now,
+            )
             .order_by(jobs.c.lease_expires_at.asc(), jobs.c.id.asc())
             .limit(limit)
         )

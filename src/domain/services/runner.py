@@ -25,6 +25,7 @@ from domain.chunking import Chunk, chunk_text
 from domain.errors import JobCancelled, PermanentError, SluiceError, StaleJob
 from domain.jobs import Job, JobStatus
 from domain.services.deps import Ports, ServiceConfig
+from domain.services.jobs import clean_up_cancelled
 from domain.services.reader import read_sections
 from domain.sources import Source
 from domain.vectors import VectorRecord, chunk_metadata, parse_vector_id, source_prefix, vector_id
@@ -292,27 +293,30 @@ class JobRunner:
     # -- endings ---------------------------------------------------------------------
 
     async def _stopped(self, run: _Run, stop: JobCancelled) -> None:
-        """Cancelled or deleted: remove what the source had, unless the job moved on."""
+        """Cancelled or deleted: remove what this run wrote, unless the job moved on."""
         log.info("job %s stopped: %s", run.job.id, stop.message)
-        if stop.code in {"job_cancelled", "source_deleted"} and run.wrote_vectors:
-            with contextlib.suppress(Exception):
-                await self._ports.vectors.delete_source(run.agent.namespace, str(run.source.id))
+        try:
             if stop.code == "job_cancelled":
-                with contextlib.suppress(Exception):
-                    await self._reset_source(run.source.id)
-
-    async def _reset_source(self, source_id: uuid.UUID) -> None:
-        async with self._ports.store.unit_of_work() as uow:
-            source = await uow.sources.get(source_id)
-            if source is not None and source.chunk_count:
-                source.chunk_count = 0
-                await uow.sources.save(source)
-                await uow.commit()
+                await clean_up_cancelled(self._ports, run.job, holder=self.worker_id, remove=run.wrote_vectors)
+            elif stop.code == "source_deleted" and run.wrote_vectors:
+                await self._ports.vectors.delete_source(run.agent.namespace, str(run.source.id))
+        except Exception:
+            # The lease runs out and the reconciler cleans up in this worker's place.
+            log.warning("clean-up after job %s stopped failed", run.job.id, exc_info=True)
 
     async def _failed(self, run: _Run, exc: Exception) -> None:
         transient, message = classify(exc)
         now = self._ports.clock.now()
         retry = False
+        final = not transient or run.job.attempts >= run.job.max_attempts
+        if final and run.wrote_vectors:
+            # Before the failure is recorded: a crash in between leaves a job that is
+            # reclaimed and retried, never a failed source with vectors it does not count.
+            try:
+                await self._ports.vectors.delete_source(run.agent.namespace, str(run.source.id))
+            except Exception:
+                log.warning("could not remove the vectors of failing job %s; retrying it later", run.job.id)
+                transient, final = True, False
 
         def change(job: Job, source: Source) -> None:
             nonlocal retry
@@ -341,9 +345,6 @@ class JobRunner:
             await self._ports.dispatch(run.job)
         else:
             log.warning("job %s failed: %s", run.job.id, message)
-            if run.wrote_vectors:
-                with contextlib.suppress(Exception):
-                    await self._ports.vectors.delete_source(run.agent.namespace, str(run.source.id))
 
 
 def _complete(job: Job, source: Source, result: dict[str, Any], now: datetime) -> None:
