@@ -406,6 +406,17 @@ async def test_listing_is_newest_first_paginated_and_filtered(world: World):
     assert [j.id for j in cancelled.items] == [ids[0]]
 
 
+async def test_search_never_shows_vectors_of_a_deleted_source(world: World):
+    agent = await world.agents.create_agent("docs")
+    source, _ = await world.sources.create_text_source(agent.id, "orphaned lighthouse keeper notes")
+    await world.drain()
+    async with world.ports.store.unit_of_work() as uow:  # gone from the table, vectors left behind
+        await uow.sources.delete(source.id)
+        await uow.commit()
+    assert await world.search.search(agent.id, "lighthouse keeper") == []
+    assert await world.vector_count(agent, source.id) == 0
+
+
 async def test_agents_cannot_reach_each_other(world: World):
     a = await world.agents.create_agent("a")
     b = await world.agents.create_agent("b")
