@@ -100,6 +100,8 @@ def _service_config(settings: Settings, worker_id: str | None) -> ServiceConfig:
             max_top_k=limits.max_top_k,
         ),
         embed_batch_size=settings.embed_batch_size,
+        embed_timeout_seconds=settings.embed_timeout_seconds,
+        vector_timeout_seconds=settings.vector_timeout_seconds,
         cleanup_days=jobs.cleanup_days,
         **extra,
     )

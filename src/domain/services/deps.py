@@ -59,6 +59,11 @@ class ServiceConfig:
     max_section_chars: int = 1_000_000
     embed_batch_size: int | None = None
     cleanup_days: float = 7.0
+    embed_timeout_seconds: float = 120.0
+    vector_timeout_seconds: float = 60.0
+    # A provider call that fails transiently is tried this many times within an attempt.
+    step_tries: int = 4
+    step_retry_seconds: float = 0.25
 
     @property
     def lease(self) -> timedelta:

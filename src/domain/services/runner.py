@@ -15,14 +15,14 @@ import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from domain.agents import Agent
 from domain.chunking import Chunk, chunk_text
-from domain.errors import JobCancelled, PermanentError, SluiceError, StaleJob
+from domain.errors import JobCancelled, PermanentError, SluiceError, StaleJob, TransientError
 from domain.jobs import Job, JobStatus
 from domain.services.deps import Ports, ServiceConfig
 from domain.services.jobs import clean_up_cancelled
@@ -31,6 +31,8 @@ from domain.sources import Source
 from domain.vectors import VectorRecord, chunk_metadata, parse_vector_id, source_prefix, vector_id
 
 log = logging.getLogger("sluice.runner")
+
+T = TypeVar("T")
 
 DEFAULT_EMBED_BATCH = 128
 # Due jobs a worker tries to claim, best first, before giving up on a ticket; more than
@@ -212,7 +214,10 @@ class JobRunner:
             if not batch.chunks:
                 return
             run.check()
-            embeddings = await self._ports.embedder.embed_documents([c.text for c, _ in batch.chunks])
+            texts = [c.text for c, _ in batch.chunks]
+            embeddings = await self._step(
+                "embedding", self._config.embed_timeout_seconds, lambda: self._ports.embedder.embed_documents(texts)
+            )
             records = [
                 VectorRecord(
                     id=vector_id(source.id, chunk.index),
@@ -229,7 +234,11 @@ class JobRunner:
                 for (chunk, extra), vec in zip(batch.chunks, embeddings.vectors, strict=True)
             ]
             run.check()
-            await self._ports.vectors.upsert(agent.namespace, records)
+            await self._step(
+                "storing vectors",
+                self._config.vector_timeout_seconds,
+                lambda: self._ports.vectors.upsert(agent.namespace, records),
+            )
             run.wrote_vectors = True
             state["chunks_done"] += len(records)
             state["tokens"] += embeddings.tokens
@@ -265,7 +274,11 @@ class JobRunner:
         if total == 0:
             raise PermanentError("the source contains no text to index")
         await self._progress(run, stage="finalizing", chunks_total=total, chunks_done=total, percent=99)
-        await self._delete_stale(agent.namespace, source.id, keep=total)
+        await self._step(
+            "removing stale vectors",
+            self._config.vector_timeout_seconds,
+            lambda: self._delete_stale(agent.namespace, source.id, keep=total),
+        )
         return {
             "chunks": total,
             "vectors": total,
@@ -275,6 +288,29 @@ class JobRunner:
             "embedding_tokens": state["tokens"],
             "duration_seconds": round(time.monotonic() - started, 3),
         }
+
+    async def _step(self, name: str, seconds: float, call: Callable[[], Awaitable[T]]) -> T:
+        """One call to a provider, retried in place on a transient error.
+
+        A long job makes hundreds of calls; one failed call (a 503, a dropped
+        connection) should cost a moment, not the whole attempt. Only when the call keeps
+        failing does the attempt fail (and the job retry later, with backoff). A call
+        that hangs is not retried here: past ``seconds`` the attempt fails, because its
+        heartbeat would otherwise keep the job's lease alive forever.
+        """
+        tries = max(1, self._config.step_tries)
+        for attempt in range(1, tries + 1):
+            try:
+                return await asyncio.wait_for(call(), timeout=seconds)
+            except TimeoutError:
+                raise TransientError(f"{name} timed out after {seconds:g} s") from None
+            except TransientError as exc:
+                if attempt == tries:
+                    raise
+                delay = self._config.step_retry_seconds * (2 ** (attempt - 1)) * (0.5 + self._ports.random.random())
+                log.info("%s failed (%s); trying again in %.2fs", name, exc.message, delay)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
 
     def _extra(self, run: _Run) -> Callable[[dict[str, Any]], Any]:
         """Progress reported by an extractor or crawler (pages done...), merged in."""
