@@ -55,6 +55,7 @@ def serve(host: str | None, port: int | None, no_worker: bool, reload: bool) -> 
         reload=reload,
         reload_dirs=[os.path.dirname(os.path.dirname(__file__))] if reload else None,
         log_level=settings.log_level.lower(),
+        log_config=None,  # keep the structured logging set up by configure_logging
         timeout_graceful_shutdown=15,
     )
 

@@ -20,6 +20,7 @@ from domain.services.agents import AgentService
 from domain.services.deps import Limits, Ports, ServiceConfig
 from domain.services.jobs import JobService
 from domain.services.maintenance import Maintenance
+from domain.services.operations import OperationsService
 from domain.services.runner import JobRunner
 from domain.services.search import SearchService
 from domain.services.sources import SourceService
@@ -79,6 +80,12 @@ def _notifier(settings: Settings) -> Any:
     return ChannelsNotifier.memory()
 
 
+def _telemetry() -> Any:
+    from adapters.prometheus.telemetry import PrometheusTelemetry
+
+    return PrometheusTelemetry()
+
+
 def _token_measure() -> Any:
     from adapters.tiktoken.measure import TiktokenMeasure
 
@@ -121,6 +128,7 @@ class Container(containers.DeclarativeContainer):
     notifier = providers.Singleton(_notifier, settings)
     token_measure = providers.Singleton(_token_measure)
     character_measure = providers.Singleton(CharacterMeasure)
+    telemetry = providers.Singleton(_telemetry)
     extractor = providers.Object(None)
     crawler = providers.Object(None)
 
@@ -138,6 +146,7 @@ class Container(containers.DeclarativeContainer):
         token_measure=token_measure,
         extractor=extractor,
         crawler=crawler,
+        telemetry=telemetry,
     )
 
     agents = providers.Singleton(AgentService, ports, config)
@@ -146,6 +155,7 @@ class Container(containers.DeclarativeContainer):
     search = providers.Singleton(SearchService, ports, config)
     runner = providers.Singleton(JobRunner, ports, config)
     watch = providers.Singleton(WatchService, ports)
+    operations = providers.Singleton(OperationsService, ports)
     maintenance = providers.Singleton(Maintenance, ports, config)
 
 

@@ -50,6 +50,7 @@ SETTINGS_DOC: list[tuple[str, str, str]] = [
     ("MAX_QUERY_CHARS", "8000", "Longest search query."),
     ("MAX_TOP_K", "100", "Largest `topK` of a search."),
     ("LOG_LEVEL", "INFO", "Logging level."),
+    ("LOG_FORMAT", "json", "`json` (one object per line) or `console`; `console` by default on a terminal."),
 ]
 
 
