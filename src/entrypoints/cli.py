@@ -127,6 +127,32 @@ def migrate() -> None:
 
 
 @main.command()
+@click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds each check may take.")
+def check(timeout: float) -> None:
+    """Check the deployment: services reachable, a job end to end, queue health."""
+    settings = _settings()
+    configure_logging("ERROR")
+
+    async def run() -> bool:
+        from entrypoints.check import Checker
+        from entrypoints.container import build_container
+        from entrypoints.runtime import close
+
+        container = build_container(settings)
+        checker = Checker(container, timeout=timeout)
+        try:
+            ok = await checker.run()
+        finally:
+            await close(container)
+        for line in checker.lines:
+            click.echo(f"{'PASS' if line.ok else 'FAIL'}  {line.name}: {line.detail}")
+        return ok
+
+    if not asyncio.run(run()):
+        raise SystemExit(1)
+
+
+@main.command()
 @click.argument("agent_id", type=click.UUID)
 @click.argument("query")
 @click.option("--top-k", "-k", type=int, default=5, show_default=True)
