@@ -1,5 +1,79 @@
+"""Shared fixtures: real services for the tests that need them."""
+
+from __future__ import annotations
+
+import asyncio
 import sys
+import uuid
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
 
 # Test helpers (tests/services.py, stand-in servers) import as top-level modules.
 sys.path.insert(0, str(Path(__file__).parent))
+
+import services
+
+T = TypeVar("T")
+
+
+def blocking(work: Coroutine[Any, Any, T]) -> T:
+    """Run ``work`` to completion from a synchronous fixture.
+
+    On a thread of its own: a session fixture may first be requested from inside a
+    running event loop (``request.getfixturevalue`` in an async test).
+    """
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(asyncio.run, work).result()
+
+
+async def _admin(statement: str, server_url: str | None = None) -> None:
+    import sqlalchemy as sa
+    from sqlalchemy.ext.asyncio import create_async_engine
+    from sqlalchemy.pool import NullPool
+
+    url = server_url or services.POSTGRES_URL
+    engine = create_async_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(sa.text(statement))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh, migrated database of this session's own; dropped at the end."""
+    import sqlalchemy as sa
+    from sqlalchemy.engine import make_url
+
+    from adapters.sqlalchemy.migrations import upgrade_async
+
+    server = make_url(services.POSTGRES_URL)
+    if not services.port_open(server.host or "127.0.0.1", server.port or 5432):
+        services.need("PostgreSQL", f"nothing listens at {server.host}:{server.port or 5432}")
+    name = f"sluice_test_{uuid.uuid4().hex[:12]}"
+    try:
+        blocking(_admin(f'CREATE DATABASE "{name}"'))
+    except (OSError, sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        services.need("PostgreSQL", f"cannot create a database: {exc}")
+    url = server.set(database=name).render_as_string(hide_password=False)
+    try:
+        blocking(upgrade_async(url))
+        yield url
+    finally:
+        blocking(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The shared Redis (tests must use their own key prefixes and queue names)."""
+    from urllib.parse import urlparse
+
+    url = urlparse(services.REDIS_URL)
+    if not services.port_open(url.hostname or "127.0.0.1", url.port or 6379):
+        services.need("Redis", f"nothing listens at {services.REDIS_URL}")
+    return services.REDIS_URL

@@ -39,6 +39,9 @@ class JobEvent:
     updated_at: str
     event: str = EVENT_NAME
     extra: dict[str, Any] = field(default_factory=dict)
+    # Identifies one publication: it goes to two channels, and a subscriber of both
+    # must see it once.
+    event_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @classmethod
     def of(cls, job: Job) -> JobEvent:

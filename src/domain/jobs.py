@@ -39,6 +39,9 @@ class JobStatus(str, enum.Enum):
 ACTIVE_STATUSES = frozenset({JobStatus.PENDING, JobStatus.PROCESSING})
 TERMINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
 RETRYABLE_STATUSES = frozenset({JobStatus.FAILED, JobStatus.CANCELLED})
+# A lease is held while running, and by a job cancelled while running until its
+# partial output is removed.
+LEASED_STATUSES = frozenset({JobStatus.PROCESSING, JobStatus.CANCELLED})
 
 # Every edge of the lifecycle; anything else raises IllegalTransition.
 TRANSITIONS: frozenset[tuple[JobStatus, JobStatus]] = frozenset(
@@ -172,9 +175,13 @@ class Job:
         return self.status is JobStatus.PENDING and (self.scheduled_for is None or self.scheduled_for <= now)
 
     def lease_expired(self, now: datetime) -> bool:
-        return (
-            self.status is JobStatus.PROCESSING and self.lease_expires_at is not None and self.lease_expires_at <= now
-        )
+        return self.status in LEASED_STATUSES and self.lease_expires_at is not None and self.lease_expires_at <= now
+
+    @property
+    def cleanup_owed(self) -> bool:
+        """Cancelled while running: its worker still holds the lease until it has removed
+        what it wrote; if that worker dies first, the reconciler cleans up after it."""
+        return self.status is JobStatus.CANCELLED and self.locked_by is not None
 
     def run_at(self) -> datetime:
         """When a dispatcher should hand the job to a worker."""
@@ -269,11 +276,20 @@ class Job:
         return False
 
     def cancel(self, now: datetime) -> None:
+        running = self.status is JobStatus.PROCESSING
         self._move(JobStatus.CANCELLED, now)
         self.completed_at = now
         self.scheduled_for = None
         self.error_message = None
+        if not running:
+            self._release()
+
+    def release_cleanup(self, now: datetime) -> None:
+        """The partial output of a job cancelled while running is gone: drop the lease."""
+        if not self.cleanup_owed:
+            raise IllegalTransition(self.status.value, self.status.value, reason="no clean-up is owed")
         self._release()
+        self.updated_at = now
 
     def retry(self, now: datetime) -> None:
         """Manual retry of a failed or cancelled job, with a fresh attempt budget."""
@@ -281,6 +297,7 @@ class Job:
             reason = f"only failed or cancelled jobs can be retried, this one is {self.status}"
             raise IllegalTransition(self.status.value, "pending", reason=reason)
         self._move(JobStatus.PENDING, now)
+        self._release()
         self.attempts = 0
         # Queued behind what was already waiting at its priority (FIFO by resubmission).
         self.scheduled_for = now
@@ -293,3 +310,11 @@ class Job:
     def _release(self) -> None:
         self.locked_by = None
         self.lease_expires_at = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobCensus:
+    """Every job counted by (type, status), and the oldest pending job's ``run_at``."""
+
+    by_type_and_status: dict[tuple[str, str], int]
+    oldest_pending_run_at: datetime | None

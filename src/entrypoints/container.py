@@ -20,9 +20,11 @@ from domain.services.agents import AgentService
 from domain.services.deps import Limits, Ports, ServiceConfig
 from domain.services.jobs import JobService
 from domain.services.maintenance import Maintenance
+from domain.services.operations import OperationsService
 from domain.services.runner import JobRunner
 from domain.services.search import SearchService
 from domain.services.sources import SourceService
+from domain.services.watch import WatchService
 from domain.sources import ChunkingOptions, ChunkUnit
 from entrypoints.settings import Settings
 
@@ -131,6 +133,12 @@ def _notifier(settings: Settings) -> Any:
     return ChannelsNotifier.memory()
 
 
+def _telemetry() -> Any:
+    from adapters.prometheus.telemetry import PrometheusTelemetry
+
+    return PrometheusTelemetry()
+
+
 def _token_measure() -> Any:
     from adapters.tiktoken.measure import TiktokenMeasure
 
@@ -152,6 +160,8 @@ def _service_config(settings: Settings, worker_id: str | None) -> ServiceConfig:
             max_top_k=limits.max_top_k,
         ),
         embed_batch_size=settings.embed_batch_size,
+        embed_timeout_seconds=settings.embed_timeout_seconds,
+        vector_timeout_seconds=settings.vector_timeout_seconds,
         cleanup_days=jobs.cleanup_days,
         **extra,
     )
@@ -171,6 +181,7 @@ class Container(containers.DeclarativeContainer):
     notifier = providers.Singleton(_notifier, settings)
     token_measure = providers.Singleton(_token_measure)
     character_measure = providers.Singleton(CharacterMeasure)
+    telemetry = providers.Singleton(_telemetry)
     extractor = providers.Object(None)
     crawler = providers.Object(None)
 
@@ -188,6 +199,7 @@ class Container(containers.DeclarativeContainer):
         token_measure=token_measure,
         extractor=extractor,
         crawler=crawler,
+        telemetry=telemetry,
     )
 
     agents = providers.Singleton(AgentService, ports, config)
@@ -195,6 +207,8 @@ class Container(containers.DeclarativeContainer):
     jobs = providers.Singleton(JobService, ports)
     search = providers.Singleton(SearchService, ports, config)
     runner = providers.Singleton(JobRunner, ports, config)
+    watch = providers.Singleton(WatchService, ports)
+    operations = providers.Singleton(OperationsService, ports)
     maintenance = providers.Singleton(Maintenance, ports, config)
 
 

@@ -25,7 +25,7 @@ from typing import Protocol
 
 from domain.agents import Agent
 from domain.errors import Conflict, SluiceError, StaleJob, TransientError
-from domain.jobs import Job, JobStatus
+from domain.jobs import Job, JobCensus, JobStatus
 from domain.pagination import Page, PageRequest
 from domain.sources import Source
 
@@ -73,6 +73,10 @@ class SourceRepository(Protocol):
         """(number of sources, sum of their chunk counts) of one agent."""
         ...
 
+    async def chunk_totals(self, *, limit: int) -> dict[uuid.UUID, int]:
+        """Sum of chunk counts per agent, the ``limit`` largest (for metrics)."""
+        ...
+
 
 class JobRepository(Protocol):
     async def add(self, job: Job) -> None: ...
@@ -104,10 +108,17 @@ class JobRepository(Protocol):
         touched since; ``due_at`` keeps jobs whose ``run_at`` is at or before it."""
         ...
 
-    async def expired_leases(self, now: datetime, *, limit: int) -> builtins.list[Job]: ...
+    async def expired_leases(self, now: datetime, *, limit: int) -> builtins.list[Job]:
+        """Processing jobs, and jobs cancelled while running whose clean-up is owed, whose
+        lease expired at or before ``now``; oldest lease first."""
+        ...
 
     async def queue_depth(self) -> dict[int, int]:
         """Pending jobs per priority."""
+        ...
+
+    async def census(self) -> JobCensus:
+        """All jobs by (type, status), and when the oldest pending job became due."""
         ...
 
     async def delete_finished_before(self, cutoff: datetime, *, limit: int) -> int:

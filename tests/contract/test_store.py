@@ -13,26 +13,24 @@ import shutil
 import socket
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Coroutine, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-import services
 from adapters.memory.store import MemoryStore
 from adapters.sqlalchemy.engine import create_engine, parse_url
 from adapters.sqlalchemy.migrations import upgrade, upgrade_async
 from adapters.sqlalchemy.store import SqlAlchemyStore
 from adapters.sqlalchemy.tables import metadata
+from conftest import blocking
 from domain.agents import Agent
 from domain.jobs import Job, JobStatus, JobType
 from domain.pagination import Cursor, PageRequest
@@ -53,46 +51,8 @@ LEASE = timedelta(minutes=5)
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One migrated SQLite file; each test gets a copy (migrating every time is slower)."""
     path = tmp_path_factory.mktemp("sqlite") / "template.db"
-    _blocking(upgrade_async(f"sqlite+aiosqlite:///{path}"))
+    blocking(upgrade_async(f"sqlite+aiosqlite:///{path}"))
     return path
-
-
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A fresh, migrated database of this session's own; dropped at the end."""
-    server = make_url(services.POSTGRES_URL)
-    if not services.port_open(server.host or "127.0.0.1", server.port or 5432):
-        services.need("PostgreSQL", f"nothing listens at {server.host}:{server.port or 5432}")
-    name = f"sluice_test_{uuid.uuid4().hex[:12]}"
-    try:
-        _blocking(_admin(f'CREATE DATABASE "{name}"'))
-    except (OSError, sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
-        services.need("PostgreSQL", f"cannot create a database: {exc}")
-    url = server.set(database=name).render_as_string(hide_password=False)
-    try:
-        _blocking(upgrade_async(url))
-        yield url
-    finally:
-        _blocking(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-def _blocking(work: Coroutine[Any, Any, T]) -> T:
-    """Run ``work`` to completion from a synchronous fixture.
-
-    On a thread of its own: a session fixture may first be requested from inside a
-    running event loop (``request.getfixturevalue`` in an async test).
-    """
-    with ThreadPoolExecutor(max_workers=1) as thread:
-        return thread.submit(asyncio.run, work).result()
-
-
-async def _admin(statement: str) -> None:
-    engine = create_async_engine(services.POSTGRES_URL, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as connection:
-            await connection.execute(sa.text(statement))
-    finally:
-        await engine.dispose()
 
 
 async def _empty_postgres(url: str) -> None:
@@ -115,7 +75,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
         shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
         return f"sqlite+aiosqlite:///{path}"
     url: str = request.getfixturevalue("postgres_url")
-    _blocking(_empty_postgres(url))
+    blocking(_empty_postgres(url))
     return url
 
 
@@ -744,6 +704,56 @@ async def test_expired_leases(store: Store) -> None:
         await uow.commit()
     async with store.unit_of_work(read_only=True) as uow:
         assert [j.id for j in await uow.jobs.expired_leases(now, limit=10)] == [exactly_now.id]
+
+
+async def test_expired_leases_include_jobs_cancelled_while_running(store: Store) -> None:
+    _, source = await seed(store)
+    owed, done = make_job(source), make_job(source)
+    for job in (owed, done):
+        job.start(T0, worker_id="dead", lease=timedelta(minutes=1))
+        job.cancel(T0)
+    done.release_cleanup(T0)
+    await add_jobs(store, owed, done)
+    async with store.unit_of_work(read_only=True) as uow:
+        found = await uow.jobs.expired_leases(T0 + timedelta(minutes=1), limit=10)
+    assert [j.id for j in found] == [owed.id] and found[0].cleanup_owed
+
+
+async def test_census_counts_jobs_by_type_and_status(store: Store) -> None:
+    agent, source = await seed(store)
+    other_source = make_source(agent)
+    async with store.unit_of_work() as uow:
+        await uow.sources.add(other_source)
+        await uow.commit()
+    late = make_job(source, now=T0 + timedelta(minutes=5))
+    early = make_job(other_source, now=T0 + timedelta(minutes=1), type=JobType.PROCESS_FILE)
+    done = make_job(source, now=T0)
+    done.start(T0, worker_id="w", lease=LEASE)
+    done.complete(T0, {})
+    await add_jobs(store, late, early, done)
+    async with store.unit_of_work(read_only=True) as uow:
+        census = await uow.jobs.census()
+    assert census.by_type_and_status == {
+        ("process_text", "pending"): 1,
+        ("process_file", "pending"): 1,
+        ("process_text", "completed"): 1,
+    }
+    assert census.oldest_pending_run_at == T0 + timedelta(minutes=1)
+
+
+async def test_chunk_totals_per_agent(store: Store) -> None:
+    big, source_a = await seed(store)
+    small = make_agent(name="small")
+    source_b = make_source(small)
+    source_a.chunk_count, source_b.chunk_count = 40, 3
+    async with store.unit_of_work() as uow:
+        await uow.agents.add(small)
+        await uow.sources.add(source_b)
+        await uow.sources.save(source_a)
+        await uow.commit()
+    async with store.unit_of_work(read_only=True) as uow:
+        assert await uow.sources.chunk_totals(limit=10) == {big.id: 40, small.id: 3}
+        assert await uow.sources.chunk_totals(limit=1) == {big.id: 40}
 
 
 async def test_queue_depth_counts_pending_jobs_per_priority(store: Store) -> None:

@@ -52,6 +52,21 @@ def test_happy_path_stamps_times():
     assert job.updated_at == job.completed_at and job.locked_by is None and job.result == {"chunks": 3}
 
 
+def test_cancelling_a_running_job_keeps_its_lease_until_the_clean_up():
+    job = new_job()
+    job.start(T0, worker_id="w", lease=LEASE)
+    job.cancel(T0)
+    assert job.status is JobStatus.CANCELLED and job.cleanup_owed and job.locked_by == "w"
+    assert job.lease_expired(T0 + LEASE)
+    job.release_cleanup(T0)
+    assert not job.cleanup_owed and job.lease_expires_at is None
+    with pytest.raises(IllegalTransition):
+        job.release_cleanup(T0)
+    pending = new_job()
+    pending.cancel(T0)
+    assert not pending.cleanup_owed
+
+
 def test_retrying_a_completed_job_is_illegal():
     job = new_job()
     job.start(T0, worker_id="w", lease=LEASE)
@@ -153,6 +168,10 @@ class JobLifecycle(RuleBasedStateMachine):
     def manual_retry(self) -> None:
         self._try(lambda: self.job.retry(self.now))
 
+    @rule()
+    def clean_up_after_cancel(self) -> None:
+        self._try(lambda: self.job.release_cleanup(self.now))
+
     @precondition(lambda self: self.job.status is JobStatus.PROCESSING)
     @rule(rnd=st.floats(0, 1))
     def lease_runs_out(self, rnd: float) -> None:
@@ -167,7 +186,7 @@ class JobLifecycle(RuleBasedStateMachine):
     @invariant()
     def fields_agree_with_the_status(self) -> None:
         job = self.job
-        if job.status is JobStatus.PROCESSING:
+        if job.status is JobStatus.PROCESSING or job.cleanup_owed:
             assert job.locked_by is not None and job.lease_expires_at is not None and job.started_at is not None
         else:
             assert job.locked_by is None and job.lease_expires_at is None

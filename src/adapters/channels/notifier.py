@@ -9,6 +9,7 @@ job's current state read from the database, then follows the events.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
@@ -79,8 +80,17 @@ class ChannelsNotifier:
 
 
 async def _decode(raw: AsyncIterator[bytes]) -> AsyncIterator[JobEvent]:
+    recent: collections.OrderedDict[str, None] = collections.OrderedDict()
     async for payload in raw:
         try:
-            yield _decoder.decode(payload)
+            event = _decoder.decode(payload)
         except msgspec.DecodeError:
             log.warning("ignored an undecodable job event")
+            continue
+        # Published once to the job's and the agent's channel: deliver it once.
+        if event.event_id in recent:
+            continue
+        recent[event.event_id] = None
+        if len(recent) > 256:
+            recent.popitem(last=False)
+        yield event

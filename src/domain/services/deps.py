@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from ports.notify import Notifier
     from ports.queue import JobQueue
     from ports.store import Store
+    from ports.telemetry import Telemetry
     from ports.vectors import VectorIndex
 
 log = logging.getLogger("sluice.services")
@@ -59,10 +60,34 @@ class ServiceConfig:
     max_section_chars: int = 1_000_000
     embed_batch_size: int | None = None
     cleanup_days: float = 7.0
+    embed_timeout_seconds: float = 120.0
+    vector_timeout_seconds: float = 60.0
+    # A provider call that fails transiently is tried this many times within an attempt.
+    step_tries: int = 4
+    step_retry_seconds: float = 0.25
 
     @property
     def lease(self) -> timedelta:
         return timedelta(seconds=self.lease_seconds)
+
+
+class Silent:
+    """Telemetry that records nothing (the default when none is wired)."""
+
+    def stage_finished(self, job_type: str, stage: str, seconds: float) -> None:
+        pass
+
+    def job_finished(self, job_type: str, status: str) -> None:
+        pass
+
+    def embedded(self, model: str, texts: int, tokens: int) -> None:
+        pass
+
+    def vectors_written(self, count: int) -> None:
+        pass
+
+    def pages_crawled(self, outcome: str, count: int = 1) -> None:
+        pass
 
 
 @dataclass(slots=True)
@@ -78,6 +103,7 @@ class Ports:
     token_measure: Measure | None = None
     extractor: TextExtractor | None = None
     crawler: WebCrawler | None = None
+    telemetry: Telemetry = field(default_factory=Silent)
 
     def measure(self, unit: ChunkUnit) -> Measure:
         if unit is ChunkUnit.TOKENS:

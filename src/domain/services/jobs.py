@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable
 
-from domain.errors import Conflict, NotFound, StaleJob
+from domain.errors import Conflict, IllegalTransition, NotFound, StaleJob
 from domain.jobs import ACTIVE_STATUSES, Job, JobStatus
 from domain.pagination import Page, PageRequest
 from domain.services.deps import Ports
@@ -67,6 +68,36 @@ async def cancel_active_jobs(ports: Ports, source_id: uuid.UUID) -> list[Job]:
         except NotFound:
             continue
     return cancelled
+
+
+async def clean_up_cancelled(ports: Ports, job: Job, *, holder: str | None = None, remove: bool = True) -> None:
+    """Remove the partial output of a job cancelled while running, then release its lease.
+
+    The source's vectors go (unless ``remove`` is False: its worker knows it wrote none),
+    and its chunk count drops to 0, so a source never counts vectors it does not have.
+    Only while the job is still the source's latest: a newer job owns the vectors now.
+    ``holder`` restricts the release to the worker that held the lease.
+    """
+    async with ports.store.unit_of_work(read_only=True) as uow:
+        source = await uow.sources.get(job.data_source_id)
+        agent = await uow.agents.get(job.agent_id)
+    if remove and source is not None and agent is not None and source.latest_job_id == job.id:
+        await ports.vectors.delete_source(agent.namespace, str(source.id))
+        async with ports.store.unit_of_work() as uow:
+            current = await uow.sources.get(source.id)
+            if current is not None and current.latest_job_id == job.id and current.chunk_count:
+                current.chunk_count = 0
+                await uow.sources.save(current)
+                await uow.commit()
+    now = ports.clock.now()
+
+    def release(j: Job) -> None:
+        if holder is not None and j.locked_by != holder:
+            raise IllegalTransition(j.status.value, j.status.value, reason="held by another worker")
+        j.release_cleanup(now)
+
+    with contextlib.suppress(NotFound, IllegalTransition):
+        await update_job(ports, job.id, release)
 
 
 class JobService:

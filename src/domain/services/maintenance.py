@@ -18,7 +18,7 @@ from datetime import timedelta
 from domain.errors import IllegalTransition, NotFound
 from domain.jobs import Job, JobStatus
 from domain.services.deps import Ports, ServiceConfig
-from domain.services.jobs import update_job
+from domain.services.jobs import clean_up_cancelled, update_job
 
 log = logging.getLogger("sluice.maintenance")
 
@@ -61,6 +61,10 @@ class Maintenance:
             expired = await uow.jobs.expired_leases(now, limit=self._batch)
         reclaimed = failed = 0
         for stale in expired:
+            if stale.cleanup_owed:
+                # Cancelled while running, and its worker died before cleaning up.
+                await clean_up_cancelled(self._ports, stale)
+                continue
 
             def reclaim(job: Job) -> None:
                 job.reclaim(now, policy=self._config.retry, rnd=self._ports.random.random())

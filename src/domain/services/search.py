@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -57,6 +58,15 @@ class SearchService:
         vector = await self._ports.embedder.embed_query(query)
         matches = await self._ports.vectors.query(agent.namespace, vector, top_k=top_k, filter=flt)
         names = await self._source_names({str(m.metadata.get("source_id")) for m in matches})
+        orphans = {str(m.metadata.get("source_id")) for m in matches} - names.keys()
+        if orphans:
+            # Vectors of a deleted source (its worker wrote a last batch and died before
+            # it noticed): never shown, and removed now.
+            for orphan in orphans:
+                with contextlib.suppress(Exception):
+                    await self._ports.vectors.delete_source(agent.namespace, orphan)
+            matches = await self._ports.vectors.query(agent.namespace, vector, top_k=top_k, filter=flt)
+            matches = [m for m in matches if str(m.metadata.get("source_id")) in names]
         hits = []
         for match in matches:
             meta = dict(match.metadata)
