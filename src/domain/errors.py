@@ -91,10 +91,19 @@ class PermanentError(ProcessingError):
 
 
 class TransientError(ProcessingError):
-    """Retrying later may help: a network error, a timeout, a 429 or a 5xx."""
+    """Retrying later may help: a network error, a timeout, a 429 or a 5xx.
+
+    ``retried`` is set by an adapter that already retried the call under its own policy
+    (``Retry-After``, backoff, a time budget): trying again at once would only repeat
+    that, so the attempt fails and the job is retried later.
+    """
 
     code = "transient_failure"
     transient = True
+
+    def __init__(self, message: str, *, code: str | None = None, retried: bool = False) -> None:
+        super().__init__(message, code=code)
+        self.retried = retried
 
 
 class JobCancelled(SluiceError):

@@ -86,6 +86,9 @@ def _openai_embedder(settings: Settings) -> Any:
         from adapters.memory.ratelimit import MemoryRateLimiter
 
         limiter = MemoryRateLimiter(openai.requests_per_minute, openai.tokens_per_minute)
+    # The embedder's own retries (Retry-After, backoff) must end before the runner's
+    # EMBED_TIMEOUT_SECONDS does, so a job fails with the real cause, not "timed out".
+    timeout = settings.embed_timeout_seconds
     embedder = OpenAIEmbedder(
         api_key=settings.openai_api_key or "",
         model=openai.model,
@@ -93,6 +96,8 @@ def _openai_embedder(settings: Settings) -> Any:
         dimensions=openai.dimensions,
         limiter=limiter,
         max_in_flight=openai.max_in_flight,
+        max_wait_seconds=0.8 * timeout,
+        timeout_seconds=min(60.0, 0.5 * timeout),
     )
     if settings.embed_cache_mb <= 0:
         return embedder
@@ -118,7 +123,11 @@ def _vectors(settings: Settings) -> Any:
         from adapters.pinecone.vectors import PineconeVectorIndex
 
         return PineconeVectorIndex(
-            api_key=settings.pinecone.api_key, index_name=settings.pinecone.index, host=settings.pinecone.host
+            api_key=settings.pinecone.api_key,
+            index_name=settings.pinecone.index,
+            host=settings.pinecone.host,
+            # Each try of a call (the SDK retries up to 3 times) within VECTOR_TIMEOUT_SECONDS.
+            timeout_seconds=min(30.0, settings.vector_timeout_seconds / 4),
         )
     from adapters.local.vectors import SqliteVectorIndex
 

@@ -83,6 +83,26 @@ async def test_a_third_of_requests_rate_limited_fails_no_job(production, openai_
     assert sum(job.result["embedding_tokens"] for job in finished) == openai_server.embedded_tokens
 
 
+async def test_a_job_sends_the_fewest_embedding_requests_the_limits_allow(production, openai_server) -> None:
+    import random
+
+    rng = random.Random(7)
+    vocab = [f"term{i}" for i in range(4000)]
+    paragraphs = [" ".join(rng.choice(vocab) for _ in range(rng.randint(40, 160))) + "." for _ in range(3000)]
+    async with production(CHUNK_SIZE="200", MAX_TEXT_MB="64") as sluice:
+        agent = await sluice.agents.create_agent("big")
+        _, job = await sluice.sources.create_text_source(agent.id, "\n\n".join(paragraphs))
+        job = await sluice.wait(job.id, timeout=120)
+    assert job.status is JobStatus.COMPLETED, job.error_message
+    inputs = sum(n for n, _ in openai_server.batches)
+    tokens = sum(t for _, t in openai_server.batches)
+    assert inputs == job.result["chunks"] and tokens == job.result["embedding_tokens"]
+    minimum = max(-(-inputs // 2048), -(-tokens // 250_000))
+    assert minimum >= 3
+    assert len(openai_server.batches) == minimum
+    assert all(n <= 2048 and t <= 250_000 for n, t in openai_server.batches)
+
+
 async def test_reprocess_delete_and_isolation_on_pinecone(production, openai_server, pinecone_server) -> None:
     async with production(CHUNK_SIZE="24") as sluice:
         first = await sluice.agents.create_agent("first")

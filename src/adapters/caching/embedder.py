@@ -62,6 +62,10 @@ class CachingEmbedder:
     def batch_size(self) -> int:
         return self._inner.batch_size
 
+    @property
+    def batch_tokens(self) -> int | None:
+        return getattr(self._inner, "batch_tokens", None)
+
     async def embed_documents(self, texts: Sequence[str]) -> Embeddings:
         if not texts:
             return Embeddings(vectors=[], tokens=0)

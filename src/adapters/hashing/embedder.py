@@ -108,6 +108,10 @@ class HashingEmbedder:
     def batch_size(self) -> int:
         return self._batch_size
 
+    @property
+    def batch_tokens(self) -> int | None:
+        return None  # local and free: no request to fill
+
     async def embed_documents(self, texts: Sequence[str]) -> Embeddings:
         if not texts:
             return Embeddings(vectors=[], tokens=0)

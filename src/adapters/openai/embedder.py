@@ -138,6 +138,11 @@ class OpenAIEmbedder:
         return self._batch_size
 
     @property
+    def batch_tokens(self) -> int:
+        """One request's worth of tokens: batches cut there are sent as one full request."""
+        return self._limits.max_request_tokens
+
+    @property
     def limiter(self) -> RateLimiter | None:
         return self._limiter
 
@@ -205,7 +210,8 @@ class OpenAIEmbedder:
                     if attempt >= self._max_attempts or spent + delay > self._max_wait:
                         raise EmbedderUnavailable(
                             f"the embedding service is unavailable: {reason} "
-                            f"(gave up after {attempt} attempt(s) in {spent:.0f}s; the job will be retried)"
+                            f"(gave up after {attempt} attempt(s) in {spent:.0f}s; the job will be retried)",
+                            retried=True,
                         ) from exc
                     log.info("embedding request failed (%s); attempt %d again in %.1fs", reason, attempt + 1, delay)
                     await self._sleep(delay)
@@ -221,7 +227,8 @@ class OpenAIEmbedder:
         except RateLimited as exc:
             raise EmbedderUnavailable(
                 f"the embedding rate limit (OPENAI_RPM/OPENAI_TPM) is spent for the next {exc.retry_after:.0f}s; "
-                "the job will be retried"
+                "the job will be retried",
+                retried=True,
             ) from exc
         if wait > 0:
             await self._sleep(wait)

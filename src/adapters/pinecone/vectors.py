@@ -280,10 +280,15 @@ class PineconeVectorIndex:
             return VectorIndexError(f"Pinecone refused the API key ({exc.status_code}): check PINECONE_API_KEY. {exc}")
         if isinstance(exc, errors.NotFoundError):
             return VectorIndexError(f"Pinecone index {where!r} not found: check PINECONE_INDEX / PINECONE_HOST. {exc}")
+        # The SDK already retried these (3 times, backoff, Retry-After): not again at once.
         if isinstance(exc, errors.RateLimitError | errors.ServiceError):
-            return VectorIndexUnavailable(f"Pinecone is unavailable ({exc.status_code}, after retries): {exc}")
-        if isinstance(exc, errors.PineconeTimeoutError | errors.PineconeConnectionError | errors.ResponseParsingError):
-            return VectorIndexUnavailable(f"Pinecone cannot be reached: {exc}")
+            return VectorIndexUnavailable(
+                f"Pinecone is unavailable ({exc.status_code}, after retries): {exc}", retried=True
+            )
+        if isinstance(exc, errors.PineconeTimeoutError | errors.PineconeConnectionError):
+            return VectorIndexUnavailable(f"Pinecone cannot be reached: {exc}", retried=True)
+        if isinstance(exc, errors.ResponseParsingError):
+            return VectorIndexUnavailable(f"Pinecone answered something unexpected: {exc}")
         if isinstance(exc, errors.ApiError) and exc.status_code in (408, 409):
             return VectorIndexUnavailable(f"Pinecone is busy ({exc.status_code}): {exc}")
         return VectorIndexError(f"Pinecone refused the request: {exc}")

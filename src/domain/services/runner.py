@@ -61,6 +61,7 @@ class _Run:
 class _Batch:
     chunks: list[tuple[Chunk, dict[str, Any]]] = field(default_factory=list)
     fraction: float = 0.0
+    tokens: int = 0
 
 
 class JobRunner:
@@ -212,6 +213,10 @@ class JobRunner:
         measure = self._ports.measure(options.unit)
         user_meta = dict(source.options.get("metadata") or {})
         batch_size = self._config.embed_batch_size or self._ports.embedder.batch_size or DEFAULT_EMBED_BATCH
+        # An embedder that bills by the request (OpenAI) says how many tokens fill one:
+        # batches cut at that budget make full requests, not one half-empty per batch.
+        batch_tokens = getattr(self._ports.embedder, "batch_tokens", None)
+        counter = self._ports.token_measure if batch_tokens else None
         created_at = self._ports.clock.now()
         state = {"chunks_total": 0, "chunks_done": 0, "tokens": 0, "characters": 0, "sections": 0}
         timings = {"chunk": 0.0, "embed": 0.0, "store": 0.0}
@@ -274,13 +279,20 @@ class JobRunner:
                 chunk_text, section.text, size=options.size, overlap=options.overlap, measure=measure
             )
             timings["chunk"] += time.monotonic() - clock
+            sizes = [0] * len(chunks)
+            if counter is not None:
+                sizes = await asyncio.to_thread(counter.count_many, [c.text for c in chunks])
             length = max(1, len(section.text))
-            for chunk in chunks:
+            for chunk, tokens in zip(chunks, sizes, strict=True):
+                if batch_tokens and batch.chunks and batch.tokens + tokens > batch_tokens:
+                    await flush(batch)
+                    batch = _Batch(fraction=batch.fraction)
                 index = state["chunks_total"]
                 state["chunks_total"] += 1
                 extra = {**user_meta, "source_name": source.name, "source_type": source.type.value}
                 extra.update(section.chunk_extra(chunk.start, chunk.end))
                 batch.chunks.append((dataclasses.replace(chunk, index=index), extra))
+                batch.tokens += tokens
                 batch.fraction = lo + (hi - lo) * (chunk.end / length)
                 if len(batch.chunks) >= batch_size:
                     await flush(batch)
@@ -327,7 +339,7 @@ class JobRunner:
             except TimeoutError:
                 raise TransientError(f"{name} timed out after {seconds:g} s") from None
             except TransientError as exc:
-                if attempt == tries:
+                if attempt == tries or exc.retried:
                     raise
                 delay = self._config.step_retry_seconds * (2 ** (attempt - 1)) * (0.5 + self._ports.random.random())
                 log.info("%s failed (%s); trying again in %.2fs", name, exc.message, delay)
