@@ -55,9 +55,12 @@ class FlakyEmbedder:
         self.model = inner.model
         self.dimensions = inner.dimensions
         self.batch_size = 4
+        self.batch_tokens: int | None = None
+        self.batches: list[list[str]] = []
 
     async def embed_documents(self, texts: Sequence[str]) -> Embeddings:
         self.calls += 1
+        self.batches.append(list(texts))
         if self.before_call is not None:
             await self.before_call(self.calls)
         if self.errors:
@@ -212,6 +215,32 @@ async def test_transient_failure_is_retried_with_backoff(world: World):
     job = await world.jobs.get_job(job.id)
     assert job.status is JobStatus.COMPLETED and job.attempts == 2 and job.error_message is None
     assert await world.vector_count(agent, source.id) == job.result["chunks"]
+
+
+async def test_an_error_the_adapter_already_retried_is_not_retried_in_place(world: World):
+    world.embedder.errors = [TransientError("rate limited (gave up after 6 attempts)", retried=True)]
+    agent = await world.agents.create_agent("docs")
+    _, job = await world.sources.create_text_source(agent.id, long_text(3))
+    await world.drain()
+    job = await world.jobs.get_job(job.id)
+    assert job.status is JobStatus.PENDING and job.attempts == 1 and world.embedder.calls == 1
+    assert job.error_message == "rate limited (gave up after 6 attempts)"
+
+
+async def test_batches_are_cut_at_the_embedders_token_budget(world: World):
+    world.embedder.batch_size = 1000
+    world.embedder.batch_tokens = 200
+    agent = await world.agents.create_agent("docs")
+    _, job = await world.sources.create_text_source(agent.id, long_text(40))
+    await world.drain()
+    job = await world.jobs.get_job(job.id)
+    assert job.status is JobStatus.COMPLETED
+    count = TiktokenMeasure().count
+    sizes = [sum(count(t) for t in batch) for batch in world.embedder.batches]
+    assert len(sizes) > 3 and all(size <= 200 for size in sizes)
+    # Each batch was cut only when the next chunk would not fit.
+    firsts = [count(batch[0]) for batch in world.embedder.batches[1:]]
+    assert all(size + first > 200 for size, first in zip(sizes, firsts, strict=False))
 
 
 async def test_attempts_run_out_then_the_job_fails_with_the_last_error(world: World):
