@@ -242,3 +242,12 @@ async def test_requests_never_exceed_a_minutes_token_budget(server, make) -> Non
     assert embedder.limits.max_request_tokens == 20_000
     await embedder.embed_documents(chunks(300, 100, seed=9))
     assert server.batches and all(used <= 20_000 for _, used in server.batches)
+
+
+async def test_a_query_gives_up_sooner_than_a_job(server, make) -> None:
+    server.faults.fail_next(1, 429, retry_after="30")
+    embedder = make(sleep=Sleeps(), max_wait_seconds=120, query_wait_seconds=10)
+    with pytest.raises(EmbedderUnavailable, match="rate limited"):
+        await embedder.embed_query("where is my order?")
+    server.faults.fail_next(1, 429, retry_after="30")
+    assert len((await embedder.embed_documents(["where is my order?"])).vectors) == 1

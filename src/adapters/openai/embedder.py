@@ -9,7 +9,8 @@
   in distributed mode), waiting its turn rather than drawing 429s.
 * 429 and 5xx (and 408, 409, timeouts, connection errors): wait what ``retry-after-ms``
   or ``Retry-After`` says, else exponential backoff with full jitter, for at most
-  ``max_attempts`` attempts and ``max_wait_seconds`` of waiting per call; then
+  ``max_attempts`` attempts and ``max_wait_seconds`` per call (``query_wait_seconds``
+  for a search's query, which someone is waiting for); then
   ``EmbedderUnavailable``, so the job is retried later by the runner, never lost.
   The SDK's own retries are off (``max_retries=0``) so this is the one policy.
 * 400, 401, 403, 404 (and a 429 ``insufficient_quota``) are ``EmbedderRejected``, with a
@@ -85,6 +86,7 @@ class OpenAIEmbedder:
         max_in_flight: int = 4,
         max_attempts: int = 6,
         max_wait_seconds: float = 120.0,
+        query_wait_seconds: float = 10.0,
         backoff: RetryPolicy | None = None,
         timeout_seconds: float = 60.0,
         batch_size: int = 2048,
@@ -111,6 +113,8 @@ class OpenAIEmbedder:
         self._in_flight = asyncio.Semaphore(max_in_flight)
         self._max_attempts = max_attempts
         self._max_wait = max_wait_seconds
+        # A search waits for its query vector: it gets a short budget, a job a long one.
+        self._query_wait = min(max_wait_seconds, query_wait_seconds)
         self._backoff = backoff or RetryPolicy(base_seconds=0.5, cap_seconds=20.0)
         self._batch_size = batch_size
         limits = limits or RequestLimits()
@@ -151,6 +155,12 @@ class OpenAIEmbedder:
         return self._limits
 
     async def embed_documents(self, texts: Sequence[str]) -> Embeddings:
+        return await self._embed(texts, self._max_wait)
+
+    async def embed_query(self, text: str) -> Sequence[float]:
+        return (await self._embed([text], self._query_wait)).vectors[0]
+
+    async def _embed(self, texts: Sequence[str], budget: float) -> Embeddings:
         if not texts:
             return Embeddings(vectors=[], tokens=0)
         unique = list(dict.fromkeys(texts))
@@ -162,7 +172,7 @@ class OpenAIEmbedder:
         try:
             async with asyncio.TaskGroup() as group:
                 tasks = [
-                    group.create_task(self._request([prepared[sendable[p]] for p in positions]))
+                    group.create_task(self._request([prepared[sendable[p]] for p in positions], budget))
                     for positions in requests
                 ]
         except ExceptionGroup as failed:
@@ -176,9 +186,6 @@ class OpenAIEmbedder:
         zero = [0.0] * self._dimensions
         return Embeddings(vectors=[vectors.get(t, zero) for t in texts], tokens=tokens)
 
-    async def embed_query(self, text: str) -> Sequence[float]:
-        return (await self.embed_documents([text])).vectors[0]
-
     async def close(self) -> None:
         """Closes the HTTP client and the rate limiter it was given (it owns both)."""
         try:
@@ -189,14 +196,14 @@ class OpenAIEmbedder:
 
     # -- one request, with the rate limit and the retry policy -------------------------
 
-    async def _request(self, inputs: list[Prepared]) -> tuple[list[list[float]], int]:
+    async def _request(self, inputs: list[Prepared], budget: float) -> tuple[list[list[float]], int]:
         counted = sum(p.tokens for p in inputs)
         started = time.monotonic()
         attempt = 0
         async with self._in_flight:
             while True:
                 attempt += 1
-                await self._take_budget(counted, started)
+                await self._take_budget(counted, started, budget)
                 try:
                     response = await self._client.embeddings.create(
                         model=self._model,
@@ -207,7 +214,7 @@ class OpenAIEmbedder:
                     reason, wait = self._classify(exc)
                     delay = self._backoff.delay(attempt, self._rnd()) if wait is None else wait
                     spent = time.monotonic() - started
-                    if attempt >= self._max_attempts or spent + delay > self._max_wait:
+                    if attempt >= self._max_attempts or spent + delay > budget:
                         raise EmbedderUnavailable(
                             f"the embedding service is unavailable: {reason} "
                             f"(gave up after {attempt} attempt(s) in {spent:.0f}s; the job will be retried)",
@@ -218,10 +225,10 @@ class OpenAIEmbedder:
                     continue
                 return self._vectors(response, len(inputs)), _usage(response) or counted
 
-    async def _take_budget(self, tokens: int, started: float) -> None:
+    async def _take_budget(self, tokens: int, started: float, budget: float) -> None:
         if self._limiter is None:
             return
-        left = max(0.0, self._max_wait - (time.monotonic() - started))
+        left = max(0.0, budget - (time.monotonic() - started))
         try:
             wait = await self._limiter.reserve(1, tokens, max_wait=left)
         except RateLimited as exc:
