@@ -17,6 +17,7 @@ from adapters.system.clock import SystemClock, SystemRandom
 from domain.chunking import CharacterMeasure
 from domain.retry import RetryPolicy
 from domain.services.agents import AgentService
+from domain.services.deliverer import WebhookDeliverer
 from domain.services.deps import Limits, Ports, ServiceConfig
 from domain.services.jobs import JobService
 from domain.services.maintenance import Maintenance
@@ -24,7 +25,9 @@ from domain.services.runner import JobRunner
 from domain.services.search import SearchService
 from domain.services.sources import SourceService
 from domain.services.watch import WatchService
+from domain.services.webhooks import WebhookService
 from domain.sources import ChunkingOptions, ChunkUnit
+from domain.webhooks import WebhookOptions
 from entrypoints.settings import Settings
 
 
@@ -79,6 +82,12 @@ def _notifier(settings: Settings) -> Any:
     return ChannelsNotifier.memory()
 
 
+def _webhook_sender(settings: Settings) -> Any:
+    from adapters.httpx.webhooks import HttpxWebhookSender
+
+    return HttpxWebhookSender(allow_private_networks=settings.webhooks.allow_private_networks)
+
+
 def _token_measure() -> Any:
     from adapters.tiktoken.measure import TiktokenMeasure
 
@@ -86,7 +95,7 @@ def _token_measure() -> Any:
 
 
 def _service_config(settings: Settings, worker_id: str | None) -> ServiceConfig:
-    jobs, chunks, limits = settings.jobs, settings.chunks, settings.limits
+    jobs, chunks, limits, hooks = settings.jobs, settings.chunks, settings.limits, settings.webhooks
     extra = {"worker_id": worker_id} if worker_id else {}
     return ServiceConfig(
         chunking=ChunkingOptions(size=chunks.size, overlap=chunks.overlap, unit=ChunkUnit(chunks.unit)),
@@ -101,6 +110,12 @@ def _service_config(settings: Settings, worker_id: str | None) -> ServiceConfig:
         ),
         embed_batch_size=settings.embed_batch_size,
         cleanup_days=jobs.cleanup_days,
+        webhooks=WebhookOptions(
+            max_attempts=hooks.max_attempts,
+            retry=RetryPolicy(base_seconds=hooks.retry_base_seconds, cap_seconds=hooks.retry_max_seconds),
+            timeout_seconds=hooks.timeout_seconds,
+            allow_private_networks=hooks.allow_private_networks,
+        ),
         **extra,
     )
 
@@ -117,6 +132,7 @@ class Container(containers.DeclarativeContainer):
     embedder = providers.Singleton(_embedder, settings)
     vectors = providers.Singleton(_vectors, settings)
     notifier = providers.Singleton(_notifier, settings)
+    webhook_sender = providers.Singleton(_webhook_sender, settings)
     token_measure = providers.Singleton(_token_measure)
     character_measure = providers.Singleton(CharacterMeasure)
     extractor = providers.Object(None)
@@ -136,6 +152,7 @@ class Container(containers.DeclarativeContainer):
         token_measure=token_measure,
         extractor=extractor,
         crawler=crawler,
+        webhook_sender=webhook_sender,
     )
 
     agents = providers.Singleton(AgentService, ports, config)
@@ -145,6 +162,8 @@ class Container(containers.DeclarativeContainer):
     runner = providers.Singleton(JobRunner, ports, config)
     watch = providers.Singleton(WatchService, ports)
     maintenance = providers.Singleton(Maintenance, ports, config)
+    webhooks = providers.Singleton(WebhookService, ports, config)
+    deliverer = providers.Singleton(WebhookDeliverer, ports, config)
 
 
 def build_container(settings: Settings | None = None, **overrides: Any) -> Container:

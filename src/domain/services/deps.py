@@ -18,6 +18,7 @@ from domain.events import JobEvent
 from domain.jobs import Job
 from domain.retry import RetryPolicy
 from domain.sources import ChunkingOptions, ChunkUnit
+from domain.webhooks import WebhookOptions
 
 if TYPE_CHECKING:
     from ports.blobs import BlobStore
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from ports.queue import JobQueue
     from ports.store import Store
     from ports.vectors import VectorIndex
+    from ports.webhooks import WebhookSender
 
 log = logging.getLogger("sluice.services")
 
@@ -59,6 +61,7 @@ class ServiceConfig:
     max_section_chars: int = 1_000_000
     embed_batch_size: int | None = None
     cleanup_days: float = 7.0
+    webhooks: WebhookOptions = field(default_factory=WebhookOptions)
 
     @property
     def lease(self) -> timedelta:
@@ -78,6 +81,7 @@ class Ports:
     token_measure: Measure | None = None
     extractor: TextExtractor | None = None
     crawler: WebCrawler | None = None
+    webhook_sender: WebhookSender | None = None
 
     def measure(self, unit: ChunkUnit) -> Measure:
         if unit is ChunkUnit.TOKENS:

@@ -19,6 +19,7 @@ from entrypoints.api.realtime import RealtimeController
 from entrypoints.api.schemas import Health, Ok
 from entrypoints.api.search import SearchController
 from entrypoints.api.sources import SourceController
+from entrypoints.api.webhooks import WebhookController
 from entrypoints.container import Container, build_container
 from entrypoints.runtime import Worker, close, migrate
 from entrypoints.settings import Settings
@@ -75,6 +76,7 @@ def create_app(
             AgentJobController,
             SearchController,
             RealtimeController,
+            WebhookController,
         ],
         dependencies={
             "agents": _provide(container.agents),
@@ -82,6 +84,7 @@ def create_app(
             "jobs": _provide(container.jobs),
             "search": _provide(container.search),
             "watch": _provide(container.watch),
+            "webhooks": _provide(container.webhooks),
             "service_config": _provide(container.config),
         },
         exception_handlers=EXCEPTION_HANDLERS,
