@@ -30,12 +30,13 @@ def blocking(work: Coroutine[Any, Any, T]) -> T:
         return thread.submit(asyncio.run, work).result()
 
 
-async def _admin(statement: str) -> None:
+async def _admin(statement: str, server_url: str | None = None) -> None:
     import sqlalchemy as sa
     from sqlalchemy.ext.asyncio import create_async_engine
     from sqlalchemy.pool import NullPool
 
-    engine = create_async_engine(services.POSTGRES_URL, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    url = server_url or services.POSTGRES_URL
+    engine = create_async_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
     try:
         async with engine.connect() as connection:
             await connection.execute(sa.text(statement))

@@ -310,3 +310,11 @@ class Job:
     def _release(self) -> None:
         self.locked_by = None
         self.lease_expires_at = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobCensus:
+    """Every job counted by (type, status), and the oldest pending job's ``run_at``."""
+
+    by_type_and_status: dict[tuple[str, str], int]
+    oldest_pending_run_at: datetime | None

@@ -55,6 +55,7 @@ def serve(host: str | None, port: int | None, no_worker: bool, reload: bool) -> 
         reload=reload,
         reload_dirs=[os.path.dirname(os.path.dirname(__file__))] if reload else None,
         log_level=settings.log_level.lower(),
+        log_config=None,  # keep the structured logging set up by configure_logging
         timeout_graceful_shutdown=15,
     )
 
@@ -123,6 +124,32 @@ def migrate() -> None:
 
     asyncio.run(run())
     click.echo(f"database is up to date ({'SQLite' if settings.is_embedded_store else 'PostgreSQL'})")
+
+
+@main.command()
+@click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds each check may take.")
+def check(timeout: float) -> None:
+    """Check the deployment: services reachable, a job end to end, queue health."""
+    settings = _settings()
+    configure_logging("ERROR")
+
+    async def run() -> bool:
+        from entrypoints.check import Checker
+        from entrypoints.container import build_container
+        from entrypoints.runtime import close
+
+        container = build_container(settings)
+        checker = Checker(container, timeout=timeout)
+        try:
+            ok = await checker.run()
+        finally:
+            await close(container)
+        for line in checker.lines:
+            click.echo(f"{'PASS' if line.ok else 'FAIL'}  {line.name}: {line.detail}")
+        return ok
+
+    if not asyncio.run(run()):
+        raise SystemExit(1)
 
 
 @main.command()

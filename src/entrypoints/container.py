@@ -21,6 +21,7 @@ from domain.services.deliverer import WebhookDeliverer
 from domain.services.deps import Limits, Ports, ServiceConfig
 from domain.services.jobs import JobService
 from domain.services.maintenance import Maintenance
+from domain.services.operations import OperationsService
 from domain.services.runner import JobRunner
 from domain.services.search import SearchService
 from domain.services.sources import SourceService
@@ -88,6 +89,12 @@ def _webhook_sender(settings: Settings) -> Any:
     return HttpxWebhookSender(allow_private_networks=settings.webhooks.allow_private_networks)
 
 
+def _telemetry() -> Any:
+    from adapters.prometheus.telemetry import PrometheusTelemetry
+
+    return PrometheusTelemetry()
+
+
 def _token_measure() -> Any:
     from adapters.tiktoken.measure import TiktokenMeasure
 
@@ -109,6 +116,8 @@ def _service_config(settings: Settings, worker_id: str | None) -> ServiceConfig:
             max_top_k=limits.max_top_k,
         ),
         embed_batch_size=settings.embed_batch_size,
+        embed_timeout_seconds=settings.embed_timeout_seconds,
+        vector_timeout_seconds=settings.vector_timeout_seconds,
         cleanup_days=jobs.cleanup_days,
         webhooks=WebhookOptions(
             max_attempts=hooks.max_attempts,
@@ -135,6 +144,7 @@ class Container(containers.DeclarativeContainer):
     webhook_sender = providers.Singleton(_webhook_sender, settings)
     token_measure = providers.Singleton(_token_measure)
     character_measure = providers.Singleton(CharacterMeasure)
+    telemetry = providers.Singleton(_telemetry)
     extractor = providers.Object(None)
     crawler = providers.Object(None)
 
@@ -153,6 +163,7 @@ class Container(containers.DeclarativeContainer):
         extractor=extractor,
         crawler=crawler,
         webhook_sender=webhook_sender,
+        telemetry=telemetry,
     )
 
     agents = providers.Singleton(AgentService, ports, config)
@@ -161,6 +172,7 @@ class Container(containers.DeclarativeContainer):
     search = providers.Singleton(SearchService, ports, config)
     runner = providers.Singleton(JobRunner, ports, config)
     watch = providers.Singleton(WatchService, ports)
+    operations = providers.Singleton(OperationsService, ports)
     maintenance = providers.Singleton(Maintenance, ports, config)
     webhooks = providers.Singleton(WebhookService, ports, config)
     deliverer = providers.Singleton(WebhookDeliverer, ports, config)

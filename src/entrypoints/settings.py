@@ -41,6 +41,8 @@ SETTINGS_DOC: list[tuple[str, str, str]] = [
     ("CHUNK_OVERLAP", "64", "Overlap between consecutive chunks, same unit."),
     ("CHUNK_UNIT", "tokens", "`tokens` or `characters`."),
     ("EMBED_BATCH_SIZE", "(embedder's)", "Chunks embedded and upserted per batch."),
+    ("EMBED_TIMEOUT_SECONDS", "120", "An embedding call slower than this fails the attempt (retried)."),
+    ("VECTOR_TIMEOUT_SECONDS", "60", "A vector-index call slower than this fails the attempt (retried)."),
     ("SLUICE_EMBEDDER", "hashing", "Embedder of the embedded mode: `hashing` (lexical)."),
     ("OPENAI_API_KEY", "(unset)", "Setting it switches embeddings to OpenAI."),
     ("MAX_TEXT_MB", "16", "Largest pasted text source."),
@@ -58,6 +60,7 @@ SETTINGS_DOC: list[tuple[str, str, str]] = [
         "`1` lets webhooks reach loopback, private and link-local addresses (never in production).",
     ),
     ("LOG_LEVEL", "INFO", "Logging level."),
+    ("LOG_FORMAT", "json", "`json` (one object per line) or `console`; `console` by default on a terminal."),
 ]
 
 
@@ -214,6 +217,8 @@ class Settings:
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     embedder: str = "hashing"
     embed_batch_size: int | None = None
+    embed_timeout_seconds: float = 120.0
+    vector_timeout_seconds: float = 60.0
     openai_api_key: str | None = None
     log_level: str = "INFO"
 
@@ -234,6 +239,8 @@ class Settings:
             webhooks=WebhookSettings.from_env(env),
             embedder=env.get("SLUICE_EMBEDDER", "").strip() or "hashing",
             embed_batch_size=batch or None,
+            embed_timeout_seconds=_float(env, "EMBED_TIMEOUT_SECONDS", 120.0, minimum=0.1),
+            vector_timeout_seconds=_float(env, "VECTOR_TIMEOUT_SECONDS", 60.0, minimum=0.1),
             openai_api_key=env.get("OPENAI_API_KEY", "").strip() or None,
             log_level=env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
         )

@@ -59,6 +59,10 @@ class JobQueue(Protocol):
         """Raises QueueUnavailable when the queue's backend cannot be reached."""
         ...
 
+    async def live_workers(self) -> int | None:
+        """Worker processes consuming this queue now (None: this process is the only one)."""
+        ...
+
     async def close(self) -> None:
         """Release connections (a producer-only queue never calls start/stop)."""
         ...

@@ -31,7 +31,7 @@ from typing import Protocol
 
 from domain.agents import Agent
 from domain.errors import Conflict, SluiceError, StaleDelivery, StaleJob, TransientError
-from domain.jobs import Job, JobStatus
+from domain.jobs import Job, JobCensus, JobStatus
 from domain.pagination import Page, PageRequest
 from domain.sources import Source
 from domain.webhooks import DeliveryStatus, Webhook, WebhookDelivery
@@ -80,6 +80,10 @@ class SourceRepository(Protocol):
         """(number of sources, sum of their chunk counts) of one agent."""
         ...
 
+    async def chunk_totals(self, *, limit: int) -> dict[uuid.UUID, int]:
+        """Sum of chunk counts per agent, the ``limit`` largest (for metrics)."""
+        ...
+
 
 class JobRepository(Protocol):
     async def add(self, job: Job) -> None: ...
@@ -118,6 +122,10 @@ class JobRepository(Protocol):
 
     async def queue_depth(self) -> dict[int, int]:
         """Pending jobs per priority."""
+        ...
+
+    async def census(self) -> JobCensus:
+        """All jobs by (type, status), and when the oldest pending job became due."""
         ...
 
     async def delete_finished_before(self, cutoff: datetime, *, limit: int) -> int:

@@ -721,6 +721,43 @@ async def test_expired_leases_include_jobs_cancelled_while_running(store: Store)
     assert [j.id for j in found] == [owed.id] and found[0].cleanup_owed
 
 
+async def test_census_counts_jobs_by_type_and_status(store: Store) -> None:
+    agent, source = await seed(store)
+    other_source = make_source(agent)
+    async with store.unit_of_work() as uow:
+        await uow.sources.add(other_source)
+        await uow.commit()
+    late = make_job(source, now=T0 + timedelta(minutes=5))
+    early = make_job(other_source, now=T0 + timedelta(minutes=1), type=JobType.PROCESS_FILE)
+    done = make_job(source, now=T0)
+    done.start(T0, worker_id="w", lease=LEASE)
+    done.complete(T0, {})
+    await add_jobs(store, late, early, done)
+    async with store.unit_of_work(read_only=True) as uow:
+        census = await uow.jobs.census()
+    assert census.by_type_and_status == {
+        ("process_text", "pending"): 1,
+        ("process_file", "pending"): 1,
+        ("process_text", "completed"): 1,
+    }
+    assert census.oldest_pending_run_at == T0 + timedelta(minutes=1)
+
+
+async def test_chunk_totals_per_agent(store: Store) -> None:
+    big, source_a = await seed(store)
+    small = make_agent(name="small")
+    source_b = make_source(small)
+    source_a.chunk_count, source_b.chunk_count = 40, 3
+    async with store.unit_of_work() as uow:
+        await uow.agents.add(small)
+        await uow.sources.add(source_b)
+        await uow.sources.save(source_a)
+        await uow.commit()
+    async with store.unit_of_work(read_only=True) as uow:
+        assert await uow.sources.chunk_totals(limit=10) == {big.id: 40, small.id: 3}
+        assert await uow.sources.chunk_totals(limit=1) == {big.id: 40}
+
+
 async def test_queue_depth_counts_pending_jobs_per_priority(store: Store) -> None:
     _, source = await seed(store)
     jobs = [

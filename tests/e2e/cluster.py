@@ -6,6 +6,7 @@ folder, so clusters of concurrent test runs never see each other's jobs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -39,19 +40,21 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str, every: flo
 class Database:
     """A fresh migrated PostgreSQL database, dropped on close."""
 
-    def __init__(self) -> None:
+    def __init__(self, server_url: str = POSTGRES_URL) -> None:
         from sqlalchemy.engine import make_url
 
-        server = make_url(POSTGRES_URL)
+        self.server_url = server_url
+        server = make_url(server_url)
         if not port_open(server.host or "127.0.0.1", server.port or 5432):
             need("PostgreSQL", f"nothing listens at {server.host}:{server.port}")
         self.name = f"sluice_e2e_{uuid.uuid4().hex[:10]}"
-        blocking(_admin(f'CREATE DATABASE "{self.name}"'))
+        blocking(_admin(f'CREATE DATABASE "{self.name}"', server_url))
         self.url = server.set(database=self.name).render_as_string(hide_password=False)
         blocking(upgrade_async(self.url))
 
     def close(self) -> None:
-        blocking(_admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
+        with contextlib.suppress(Exception):
+            blocking(_admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)', self.server_url))
 
 
 class PrivateRedis:
@@ -114,9 +117,11 @@ class Worker:
 
 
 class Cluster:
-    def __init__(self, tmp: Path, *, redis_url: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, tmp: Path, *, redis_url: str, env: dict[str, str] | None = None, postgres: str = POSTGRES_URL
+    ) -> None:
         self.tmp = tmp
-        self.db = Database()
+        self.db = Database(postgres)
         self.env = {
             **os.environ,
             "DATABASE_URL": self.db.url,
@@ -151,3 +156,44 @@ class Cluster:
 
 
 __all__ = ["Cluster", "Database", "PrivateRedis", "Worker", "socket", "wait_for"]
+
+
+class PrivatePostgres:
+    """A PostgreSQL server of this test's own (initdb in a temporary folder), so it can be
+    stopped and started mid-run without disturbing anyone else's tests."""
+
+    def __init__(self) -> None:
+        import glob
+        import tempfile
+
+        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+        if not bins or shutil.which("runuser") is None:
+            need("PostgreSQL server binaries", "pg_ctl/initdb or runuser not found")
+        self.bin = Path(bins[-1]).parent
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="sluice-pg-"))
+        self.data = self.dir / "data"
+        os.chmod(self.dir, 0o777)
+        self._as_postgres([str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres"])
+
+    def _as_postgres(self, cmd: list[str]) -> None:
+        subprocess.run(["runuser", "-u", "postgres", "--", *cmd], check=True, capture_output=True, timeout=120)
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> PrivatePostgres:
+        opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._as_postgres(
+            [str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", opts, "-l", str(self.dir / "log"), "-w", "start"]
+        )
+        return self
+
+    def stop(self) -> None:
+        self._as_postgres([str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"])
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -95,6 +95,8 @@ class World:
             retry=RetryPolicy(base_seconds=2, cap_seconds=60),
             limits=Limits(max_text_bytes=max_text_bytes),
             worker_id="test-worker",
+            step_tries=3,
+            step_retry_seconds=0.001,
         )
         self.agents = AgentService(self.ports, self.config)
         self.sources = SourceService(self.ports, self.config)
@@ -183,8 +185,19 @@ async def test_reprocess_refuses_while_a_job_is_active(world: World):
         await world.sources.reprocess_source(agent.id, source.id)
 
 
+async def test_a_one_off_transient_error_is_retried_in_place(world: World):
+    world.embedder.errors = [TransientError("connection reset")]
+    agent = await world.agents.create_agent("docs")
+    _, job = await world.sources.create_text_source(agent.id, long_text(3))
+    await world.drain()
+    job = await world.jobs.get_job(job.id)
+    assert job.status is JobStatus.COMPLETED and job.attempts == 1
+    assert world.embedder.calls >= 2
+
+
 async def test_transient_failure_is_retried_with_backoff(world: World):
-    world.embedder.errors = [TransientError("embedding service timed out")]
+    # Fails every try of one attempt (3 tries in place), then works.
+    world.embedder.errors = [TransientError("embedding service timed out")] * 3
     agent = await world.agents.create_agent("docs")
     source, job = await world.sources.create_text_source(agent.id, long_text(3))
     await world.drain()
@@ -202,7 +215,7 @@ async def test_transient_failure_is_retried_with_backoff(world: World):
 
 
 async def test_attempts_run_out_then_the_job_fails_with_the_last_error(world: World):
-    world.embedder.errors = [TransientError(f"timeout {i}") for i in range(3)]
+    world.embedder.errors = [TransientError(f"timeout {i}") for i in range(9)]
     agent = await world.agents.create_agent("docs")
     source, job = await world.sources.create_text_source(agent.id, long_text(3))
     for _ in range(3):
@@ -210,7 +223,7 @@ async def test_attempts_run_out_then_the_job_fails_with_the_last_error(world: Wo
         world.clock.advance(120)
     job = await world.jobs.get_job(job.id)
     assert job.status is JobStatus.FAILED and job.attempts == 3
-    assert job.error_message == "timeout 2 (gave up after 3 attempts)"
+    assert job.error_message == "timeout 8 (gave up after 3 attempts)"
     source = await world.sources.get_source(agent.id, source.id)
     assert source.status is JobStatus.FAILED and source.error_message == job.error_message
 

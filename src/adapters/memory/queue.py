@@ -51,6 +51,9 @@ class MemoryJobQueue:
     async def ping(self) -> None:
         return None
 
+    async def live_workers(self) -> int | None:
+        return None
+
     async def close(self) -> None:
         await self.stop()
 

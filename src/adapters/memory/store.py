@@ -36,7 +36,7 @@ from types import TracebackType
 from typing import TypeVar
 
 from domain.agents import Agent
-from domain.jobs import ACTIVE_STATUSES, TERMINAL_STATUSES, Job, JobStatus
+from domain.jobs import ACTIVE_STATUSES, TERMINAL_STATUSES, Job, JobCensus, JobStatus, JobType
 from domain.pagination import Cursor, Page, PageRequest
 from domain.sources import Source
 from domain.webhooks import Webhook, WebhookDelivery
@@ -387,6 +387,14 @@ class MemorySourceRepository:
         mine = [s for s in self._uow.all_sources() if s.agent_id == agent_id]
         return len(mine), sum(s.chunk_count for s in mine)
 
+    async def chunk_totals(self, *, limit: int) -> dict[uuid.UUID, int]:
+        self._uow.ensure_open()
+        totals: dict[uuid.UUID, int] = {}
+        for source in self._uow.all_sources():
+            totals[source.agent_id] = totals.get(source.agent_id, 0) + source.chunk_count
+        largest = sorted(totals.items(), key=lambda item: -item[1])[:limit]
+        return dict(largest)
+
 
 class MemoryJobRepository:
     """Jobs of a ``MemoryUnitOfWork``; ``save`` is a compare-and-set on ``version``."""
@@ -505,6 +513,17 @@ class MemoryJobRepository:
             if job.status == JobStatus.PENDING:
                 depth[job.priority] = depth.get(job.priority, 0) + 1
         return depth
+
+    async def census(self) -> JobCensus:
+        self._uow.ensure_open()
+        counts: dict[tuple[str, str], int] = {}
+        oldest = None
+        for job in self._uow.all_jobs():
+            key = (JobType(job.type).value, JobStatus(job.status).value)
+            counts[key] = counts.get(key, 0) + 1
+            if job.status == JobStatus.PENDING and (oldest is None or job.run_at() < oldest):
+                oldest = job.run_at()
+        return JobCensus(by_type_and_status=counts, oldest_pending_run_at=oldest)
 
     async def delete_finished_before(self, cutoff: datetime, *, limit: int) -> int:
         self._uow.ensure_writable()

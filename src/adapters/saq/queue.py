@@ -112,6 +112,14 @@ class SaqJobQueue:
         except (RedisError, OSError) as exc:
             raise _unavailable(exc) from exc
 
+    async def live_workers(self) -> int | None:
+        from redis.exceptions import RedisError
+
+        try:
+            return len((await self._queue.info())["workers"])
+        except (RedisError, OSError) as exc:
+            raise _unavailable(exc) from exc
+
     def every(self, name: str, seconds: int, action: Periodic) -> None:
         self._periodic.append((name, seconds, action))
 

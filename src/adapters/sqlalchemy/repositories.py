@@ -16,9 +16,9 @@ from typing import Any, Protocol, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import CursorResult, RowMapping
 
-from adapters.sqlalchemy.tables import IS_PENDING, agents, data_sources, jobs
+from adapters.sqlalchemy.tables import IS_PENDING, UtcDateTime, agents, data_sources, jobs
 from domain.agents import Agent
-from domain.jobs import ACTIVE_STATUSES, TERMINAL_STATUSES, Job, JobStatus, JobType
+from domain.jobs import ACTIVE_STATUSES, TERMINAL_STATUSES, Job, JobCensus, JobStatus, JobType
 from domain.pagination import Cursor, Page, PageRequest
 from domain.sources import Source, SourceType
 from ports.store import StaleJob, StoreError
@@ -104,6 +104,16 @@ class SqlAlchemySourceRepository:
         )
         row = (await self._db.execute(statement)).one()
         return int(row[0]), int(row[1])
+
+    async def chunk_totals(self, *, limit: int) -> dict[uuid.UUID, int]:
+        total = sa.func.sum(data_sources.c.chunk_count).label("total")
+        statement = (
+            sa.select(data_sources.c.agent_id, total)
+            .group_by(data_sources.c.agent_id)
+            .order_by(total.desc())
+            .limit(limit)
+        )
+        return {row[0]: int(row[1] or 0) for row in (await self._db.execute(statement)).all()}
 
 
 class SqlAlchemyJobRepository:
@@ -196,6 +206,17 @@ class SqlAlchemyJobRepository:
     async def queue_depth(self) -> dict[int, int]:
         statement = sa.select(jobs.c.priority, sa.func.count()).where(IS_PENDING).group_by(jobs.c.priority)
         return {int(row[0]): int(row[1]) for row in (await self._db.execute(statement)).all()}
+
+    async def census(self) -> JobCensus:
+        counts = sa.select(jobs.c.type, jobs.c.status, sa.func.count()).group_by(jobs.c.type, jobs.c.status)
+        first_due = sa.func.min(sa.func.coalesce(jobs.c.scheduled_for, jobs.c.created_at))
+        oldest = sa.select(sa.type_coerce(first_due, UtcDateTime())).where(IS_PENDING)
+        rows = (await self._db.execute(counts)).all()
+        first = (await self._db.execute(oldest)).scalar()
+        return JobCensus(
+            by_type_and_status={(str(r[0]), str(r[1])): int(r[2]) for r in rows},
+            oldest_pending_run_at=first,
+        )
 
     async def delete_finished_before(self, cutoff: datetime, *, limit: int) -> int:
         self._db.ensure_writable()

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from ports.notify import Notifier
     from ports.queue import JobQueue
     from ports.store import Store
+    from ports.telemetry import Telemetry
     from ports.vectors import VectorIndex
     from ports.webhooks import WebhookSender
 
@@ -62,10 +63,34 @@ class ServiceConfig:
     embed_batch_size: int | None = None
     cleanup_days: float = 7.0
     webhooks: WebhookOptions = field(default_factory=WebhookOptions)
+    embed_timeout_seconds: float = 120.0
+    vector_timeout_seconds: float = 60.0
+    # A provider call that fails transiently is tried this many times within an attempt.
+    step_tries: int = 4
+    step_retry_seconds: float = 0.25
 
     @property
     def lease(self) -> timedelta:
         return timedelta(seconds=self.lease_seconds)
+
+
+class Silent:
+    """Telemetry that records nothing (the default when none is wired)."""
+
+    def stage_finished(self, job_type: str, stage: str, seconds: float) -> None:
+        pass
+
+    def job_finished(self, job_type: str, status: str) -> None:
+        pass
+
+    def embedded(self, model: str, texts: int, tokens: int) -> None:
+        pass
+
+    def vectors_written(self, count: int) -> None:
+        pass
+
+    def pages_crawled(self, outcome: str, count: int = 1) -> None:
+        pass
 
 
 @dataclass(slots=True)
@@ -82,6 +107,7 @@ class Ports:
     extractor: TextExtractor | None = None
     crawler: WebCrawler | None = None
     webhook_sender: WebhookSender | None = None
+    telemetry: Telemetry = field(default_factory=Silent)
 
     def measure(self, unit: ChunkUnit) -> Measure:
         if unit is ChunkUnit.TOKENS:

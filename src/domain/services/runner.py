@@ -15,14 +15,15 @@ import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
+from domain import logcontext
 from domain.agents import Agent
 from domain.chunking import Chunk, chunk_text
-from domain.errors import JobCancelled, PermanentError, SluiceError, StaleJob
+from domain.errors import JobCancelled, PermanentError, SluiceError, StaleJob, TransientError
 from domain.jobs import Job, JobStatus
 from domain.services.deps import Ports, ServiceConfig
 from domain.services.jobs import clean_up_cancelled
@@ -32,6 +33,8 @@ from domain.sources import Source
 from domain.vectors import VectorRecord, chunk_metadata, parse_vector_id, source_prefix, vector_id
 
 log = logging.getLogger("sluice.runner")
+
+T = TypeVar("T")
 
 DEFAULT_EMBED_BATCH = 128
 # Due jobs a worker tries to claim, best first, before giving up on a ticket; more than
@@ -87,20 +90,25 @@ class JobRunner:
         run = await self._claim(job_id)
         if run is None:
             return None
-        log.info("job %s started (attempt %d/%d)", job_id, run.job.attempts, run.job.max_attempts)
-        beat = asyncio.create_task(self._beat(run), name=f"sluice-heartbeat-{job_id}")
-        try:
-            result = await self._process(run)
-            await self._save(run, lambda job, source: _complete(job, source, result, self._ports.clock.now()))
-            log.info("job %s completed: %s chunks", job_id, result["chunks"])
-        except JobCancelled as stop:
-            await self._stopped(run, stop)
-        except Exception as exc:
-            await self._failed(run, exc)
-        finally:
-            beat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beat
+        job = run.job
+        fields = {"job_id": str(job.id), "source_id": str(job.data_source_id), "agent_id": str(job.agent_id)}
+        with logcontext.bound(**fields, attempt=job.attempts, job_type=job.type.value):
+            log.info("job %s started (attempt %d/%d)", job.id, job.attempts, job.max_attempts)
+            beat = asyncio.create_task(self._beat(run), name=f"sluice-heartbeat-{job.id}")
+            try:
+                result = await self._process(run)
+                await self._save(run, lambda job, source: _complete(job, source, result, self._ports.clock.now()))
+                self._ports.telemetry.job_finished(job.type.value, "completed")
+                log.info("job %s completed: %s chunks", job.id, result["chunks"])
+            except JobCancelled as stop:
+                self._ports.telemetry.job_finished(job.type.value, "cancelled")
+                await self._stopped(run, stop)
+            except Exception as exc:
+                await self._failed(run, exc)
+            finally:
+                beat.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await beat
         return run.job.status
 
     # -- claim and save --------------------------------------------------------------
@@ -208,13 +216,21 @@ class JobRunner:
         batch_size = self._config.embed_batch_size or self._ports.embedder.batch_size or DEFAULT_EMBED_BATCH
         created_at = self._ports.clock.now()
         state = {"chunks_total": 0, "chunks_done": 0, "tokens": 0, "characters": 0, "sections": 0}
+        timings = {"chunk": 0.0, "embed": 0.0, "store": 0.0}
+        telemetry = self._ports.telemetry
         await self._progress(run, stage="extracting", chunks_total=0, chunks_done=0, percent=0)
 
         async def flush(batch: _Batch) -> None:
             if not batch.chunks:
                 return
             run.check()
-            embeddings = await self._ports.embedder.embed_documents([c.text for c, _ in batch.chunks])
+            texts = [c.text for c, _ in batch.chunks]
+            clock = time.monotonic()
+            embeddings = await self._step(
+                "embedding", self._config.embed_timeout_seconds, lambda: self._ports.embedder.embed_documents(texts)
+            )
+            timings["embed"] += time.monotonic() - clock
+            telemetry.embedded(self._ports.embedder.model, len(texts), embeddings.tokens)
             records = [
                 VectorRecord(
                     id=vector_id(source.id, chunk.index),
@@ -231,7 +247,14 @@ class JobRunner:
                 for (chunk, extra), vec in zip(batch.chunks, embeddings.vectors, strict=True)
             ]
             run.check()
-            await self._ports.vectors.upsert(agent.namespace, records)
+            clock = time.monotonic()
+            await self._step(
+                "storing vectors",
+                self._config.vector_timeout_seconds,
+                lambda: self._ports.vectors.upsert(agent.namespace, records),
+            )
+            timings["store"] += time.monotonic() - clock
+            telemetry.vectors_written(len(records))
             run.wrote_vectors = True
             state["chunks_done"] += len(records)
             state["tokens"] += embeddings.tokens
@@ -248,9 +271,11 @@ class JobRunner:
             run.check()
             state["sections"] += 1
             state["characters"] += len(section.text)
+            clock = time.monotonic()
             chunks = await asyncio.to_thread(
                 chunk_text, section.text, size=options.size, overlap=options.overlap, measure=measure
             )
+            timings["chunk"] += time.monotonic() - clock
             length = max(1, len(section.text))
             for chunk in chunks:
                 index = state["chunks_total"]
@@ -267,7 +292,16 @@ class JobRunner:
         if total == 0:
             raise PermanentError("the source contains no text to index")
         await self._progress(run, stage="finalizing", chunks_total=total, chunks_done=total, percent=99)
-        await self._delete_stale(agent.namespace, source.id, keep=total)
+        await self._step(
+            "removing stale vectors",
+            self._config.vector_timeout_seconds,
+            lambda: self._delete_stale(agent.namespace, source.id, keep=total),
+        )
+        elapsed = time.monotonic() - started
+        # Whatever was not chunking, embedding or storing was reading the source.
+        timings["extract"] = max(0.0, elapsed - sum(timings.values()))
+        for stage, seconds in {**timings, "total": elapsed}.items():
+            telemetry.stage_finished(source.type.job_type.value, stage, seconds)
         return {
             "chunks": total,
             "vectors": total,
@@ -275,8 +309,32 @@ class JobRunner:
             "sections": state["sections"],
             "embedding_model": self._ports.embedder.model,
             "embedding_tokens": state["tokens"],
-            "duration_seconds": round(time.monotonic() - started, 3),
+            "duration_seconds": round(elapsed, 3),
+            "stage_seconds": {stage: round(seconds, 3) for stage, seconds in timings.items()},
         }
+
+    async def _step(self, name: str, seconds: float, call: Callable[[], Awaitable[T]]) -> T:
+        """One call to a provider, retried in place on a transient error.
+
+        A long job makes hundreds of calls; one failed call (a 503, a dropped
+        connection) should cost a moment, not the whole attempt. Only when the call keeps
+        failing does the attempt fail (and the job retry later, with backoff). A call
+        that hangs is not retried here: past ``seconds`` the attempt fails, because its
+        heartbeat would otherwise keep the job's lease alive forever.
+        """
+        tries = max(1, self._config.step_tries)
+        for attempt in range(1, tries + 1):
+            try:
+                return await asyncio.wait_for(call(), timeout=seconds)
+            except TimeoutError:
+                raise TransientError(f"{name} timed out after {seconds:g} s") from None
+            except TransientError as exc:
+                if attempt == tries:
+                    raise
+                delay = self._config.step_retry_seconds * (2 ** (attempt - 1)) * (0.5 + self._ports.random.random())
+                log.info("%s failed (%s); trying again in %.2fs", name, exc.message, delay)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
 
     def _extra(self, run: _Run) -> Callable[[dict[str, Any]], Any]:
         """Progress reported by an extractor or crawler (pages done...), merged in."""
@@ -342,6 +400,7 @@ class JobRunner:
             # reconciler retries the job, counting this attempt.
             log.exception("could not record the failure of job %s", run.job.id)
             return
+        self._ports.telemetry.job_finished(run.job.type.value, "retrying" if retry else "failed")
         if retry:
             log.warning("job %s failed (%s); retry at %s", run.job.id, message, run.job.scheduled_for)
             await self._ports.dispatch(run.job)

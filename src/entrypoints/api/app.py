@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from litestar import Litestar, get
+from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
@@ -15,8 +15,8 @@ import sluice
 from entrypoints.api.agents import AgentController
 from entrypoints.api.errors import EXCEPTION_HANDLERS
 from entrypoints.api.jobs import AgentJobController, JobController
+from entrypoints.api.operations import health, latency_middleware, metrics, ready
 from entrypoints.api.realtime import RealtimeController
-from entrypoints.api.schemas import Health, Ok
 from entrypoints.api.search import SearchController
 from entrypoints.api.sources import SourceController
 from entrypoints.api.webhooks import WebhookController
@@ -25,11 +25,6 @@ from entrypoints.runtime import Worker, close, migrate
 from entrypoints.settings import Settings
 
 log = logging.getLogger("sluice.api")
-
-
-@get("/health", tags=["operations"], summary="The process is up")
-async def health() -> Ok[Health]:
-    return Ok(data=Health(status="ok", version=sluice.__version__))
 
 
 def _provide(factory: Any) -> Provide:
@@ -70,6 +65,8 @@ def create_app(
     return Litestar(
         route_handlers=[
             health,
+            ready,
+            metrics,
             AgentController,
             SourceController,
             JobController,
@@ -85,9 +82,12 @@ def create_app(
             "search": _provide(container.search),
             "watch": _provide(container.watch),
             "webhooks": _provide(container.webhooks),
+            "operations": _provide(container.operations),
+            "telemetry": _provide(container.telemetry),
             "service_config": _provide(container.config),
         },
         exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[latency_middleware(container.telemetry())],
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
             title="Sluice",
@@ -97,5 +97,7 @@ def create_app(
         ),
         request_max_body_size=body_limit,
         debug=debug,
+        # Logging is configured once for the process (entrypoints.logs), not per app.
+        logging_config=None,
         state={"container": container},
     )

@@ -67,3 +67,23 @@ def _upgrade(connection: Connection, config: Config, revision: str) -> None:
     # env.py runs the migrations on this connection, inside our transaction.
     config.attributes["connection"] = connection
     command.upgrade(config, revision)
+
+
+def head_revision() -> str | None:
+    """The newest migration this code ships."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+async def current_revision(url: str) -> str | None:
+    """The migration the database at ``url`` is at (None: never migrated)."""
+    from alembic.migration import MigrationContext
+
+    with translate_errors():
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as connection:
+                return await connection.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
+        finally:
+            await engine.dispose()
