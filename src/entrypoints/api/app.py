@@ -15,6 +15,7 @@ import sluice
 from entrypoints.api.agents import AgentController
 from entrypoints.api.errors import EXCEPTION_HANDLERS
 from entrypoints.api.jobs import AgentJobController, JobController
+from entrypoints.api.openapi import document_errors
 from entrypoints.api.operations import health, latency_middleware, metrics, ready
 from entrypoints.api.realtime import RealtimeController
 from entrypoints.api.search import SearchController
@@ -62,7 +63,7 @@ def create_app(
     # itself is checked after decoding, with a message that names it.
     body_limit = settings.limits.max_text_bytes * 6 + (1 << 20)
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             health,
             ready,
@@ -101,3 +102,5 @@ def create_app(
         logging_config=None,
         state={"container": container},
     )
+    document_errors(app.openapi_schema)
+    return app

@@ -121,7 +121,7 @@ class ChunkingFields(Camel, kw_only=True):
 
 
 class TextSourceCreate(ChunkingFields, kw_only=True):
-    text: str
+    text: Annotated[str, msgspec.Meta(min_length=1)]
     name: Name | None = None
     metadata: dict[str, Any] | None = None
     priority: Priority | None = None
@@ -215,7 +215,7 @@ class JobOut(Camel, kw_only=True):
 
 
 class SearchRequest(Camel, kw_only=True):
-    query: str
+    query: Annotated[str, msgspec.Meta(min_length=1)]
     top_k: Annotated[int, msgspec.Meta(ge=1)] = 5
     source_ids: Annotated[list[uuid.UUID], msgspec.Meta(max_length=1000)] | None = None
 
