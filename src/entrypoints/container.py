@@ -103,7 +103,7 @@ def _token_measure() -> Any:
 
 def _service_config(settings: Settings, worker_id: str | None) -> ServiceConfig:
     jobs, chunks, limits, hooks = settings.jobs, settings.chunks, settings.limits, settings.webhooks
-    extra = {"worker_id": worker_id} if worker_id else {}
+    extra: dict[str, Any] = {"worker_id": worker_id} if worker_id else {}
     return ServiceConfig(
         chunking=ChunkingOptions(size=chunks.size, overlap=chunks.overlap, unit=ChunkUnit(chunks.unit)),
         max_attempts=jobs.max_attempts,
@@ -131,7 +131,7 @@ def _service_config(settings: Settings, worker_id: str | None) -> ServiceConfig:
 
 class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
-    worker_id = providers.Object(None)
+    worker_id: providers.Object[str | None] = providers.Object(None)
 
     clock = providers.Singleton(SystemClock)
     random = providers.Singleton(SystemRandom)
@@ -145,8 +145,8 @@ class Container(containers.DeclarativeContainer):
     token_measure = providers.Singleton(_token_measure)
     character_measure = providers.Singleton(CharacterMeasure)
     telemetry = providers.Singleton(_telemetry)
-    extractor = providers.Object(None)
-    crawler = providers.Object(None)
+    extractor: providers.Object[Any] = providers.Object(None)
+    crawler: providers.Object[Any] = providers.Object(None)
 
     config = providers.Singleton(_service_config, settings, worker_id)
     ports = providers.Singleton(

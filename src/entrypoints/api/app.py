@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from litestar import Litestar
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
@@ -100,7 +101,7 @@ def create_app(
         debug=debug,
         # Logging is configured once for the process (entrypoints.logs), not per app.
         logging_config=None,
-        state={"container": container},
+        state=State({"container": container}),
     )
     document_errors(app.openapi_schema)
     return app
