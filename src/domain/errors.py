@@ -76,6 +76,16 @@ class StaleJob(Conflict):
         self.job_id = job_id
 
 
+class StaleDelivery(Conflict):
+    """The webhook delivery changed since it was read: another sender saved it first."""
+
+    code = "stale_delivery"
+
+    def __init__(self, delivery_id: object) -> None:
+        super().__init__(f"webhook delivery {delivery_id} was changed by someone else; reload it")
+        self.delivery_id = delivery_id
+
+
 class ProcessingError(SluiceError):
     """A job step failed. ``transient`` decides whether the job is retried."""
 

@@ -59,6 +59,22 @@ class JobEvent:
             updated_at=_iso(job.updated_at) or "",
         )
 
+    def payload(self) -> dict[str, Any]:
+        """The event as clients receive it (camelCase), over SSE, WebSocket and webhooks."""
+        return {
+            "jobId": self.job_id,
+            "sourceId": self.source_id,
+            "agentId": self.agent_id,
+            "type": self.type,
+            "status": self.status,
+            "progress": dict(self.progress),
+            "attempts": self.attempts,
+            "maxAttempts": self.max_attempts,
+            "errorMessage": self.error_message,
+            "scheduledFor": self.scheduled_for,
+            "updatedAt": self.updated_at,
+        }
+
     @property
     def channels(self) -> tuple[str, str]:
         return job_channel(self.job_id), agent_channel(self.agent_id)

@@ -17,6 +17,7 @@ from adapters.system.clock import SystemClock, SystemRandom
 from domain.chunking import CharacterMeasure
 from domain.retry import RetryPolicy
 from domain.services.agents import AgentService
+from domain.services.deliverer import WebhookDeliverer
 from domain.services.deps import Limits, Ports, ServiceConfig
 from domain.services.jobs import JobService
 from domain.services.maintenance import Maintenance
@@ -25,7 +26,9 @@ from domain.services.runner import JobRunner
 from domain.services.search import SearchService
 from domain.services.sources import SourceService
 from domain.services.watch import WatchService
+from domain.services.webhooks import WebhookService
 from domain.sources import ChunkingOptions, ChunkUnit
+from domain.webhooks import WebhookOptions
 from entrypoints.settings import Settings
 
 
@@ -142,6 +145,12 @@ def _notifier(settings: Settings) -> Any:
     return ChannelsNotifier.memory()
 
 
+def _webhook_sender(settings: Settings) -> Any:
+    from adapters.httpx.webhooks import HttpxWebhookSender
+
+    return HttpxWebhookSender(allow_private_networks=settings.webhooks.allow_private_networks)
+
+
 def _telemetry() -> Any:
     from adapters.prometheus.telemetry import PrometheusTelemetry
 
@@ -155,8 +164,8 @@ def _token_measure() -> Any:
 
 
 def _service_config(settings: Settings, worker_id: str | None) -> ServiceConfig:
-    jobs, chunks, limits = settings.jobs, settings.chunks, settings.limits
-    extra = {"worker_id": worker_id} if worker_id else {}
+    jobs, chunks, limits, hooks = settings.jobs, settings.chunks, settings.limits, settings.webhooks
+    extra: dict[str, Any] = {"worker_id": worker_id} if worker_id else {}
     return ServiceConfig(
         chunking=ChunkingOptions(size=chunks.size, overlap=chunks.overlap, unit=ChunkUnit(chunks.unit)),
         max_attempts=jobs.max_attempts,
@@ -172,13 +181,19 @@ def _service_config(settings: Settings, worker_id: str | None) -> ServiceConfig:
         embed_timeout_seconds=settings.embed_timeout_seconds,
         vector_timeout_seconds=settings.vector_timeout_seconds,
         cleanup_days=jobs.cleanup_days,
+        webhooks=WebhookOptions(
+            max_attempts=hooks.max_attempts,
+            retry=RetryPolicy(base_seconds=hooks.retry_base_seconds, cap_seconds=hooks.retry_max_seconds),
+            timeout_seconds=hooks.timeout_seconds,
+            allow_private_networks=hooks.allow_private_networks,
+        ),
         **extra,
     )
 
 
 class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
-    worker_id = providers.Object(None)
+    worker_id: providers.Object[str | None] = providers.Object(None)
 
     clock = providers.Singleton(SystemClock)
     random = providers.Singleton(SystemRandom)
@@ -188,11 +203,12 @@ class Container(containers.DeclarativeContainer):
     embedder = providers.Singleton(_embedder, settings)
     vectors = providers.Singleton(_vectors, settings)
     notifier = providers.Singleton(_notifier, settings)
+    webhook_sender = providers.Singleton(_webhook_sender, settings)
     token_measure = providers.Singleton(_token_measure)
     character_measure = providers.Singleton(CharacterMeasure)
     telemetry = providers.Singleton(_telemetry)
-    extractor = providers.Object(None)
-    crawler = providers.Object(None)
+    extractor: providers.Object[Any] = providers.Object(None)
+    crawler: providers.Object[Any] = providers.Object(None)
 
     config = providers.Singleton(_service_config, settings, worker_id)
     ports = providers.Singleton(
@@ -208,6 +224,7 @@ class Container(containers.DeclarativeContainer):
         token_measure=token_measure,
         extractor=extractor,
         crawler=crawler,
+        webhook_sender=webhook_sender,
         telemetry=telemetry,
     )
 
@@ -219,6 +236,8 @@ class Container(containers.DeclarativeContainer):
     watch = providers.Singleton(WatchService, ports)
     operations = providers.Singleton(OperationsService, ports)
     maintenance = providers.Singleton(Maintenance, ports, config)
+    webhooks = providers.Singleton(WebhookService, ports, config)
+    deliverer = providers.Singleton(WebhookDeliverer, ports, config)
 
 
 def build_container(settings: Settings | None = None, **overrides: Any) -> Container:

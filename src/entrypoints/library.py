@@ -22,6 +22,7 @@ from domain.services.agents import AgentService
 from domain.services.jobs import JobService
 from domain.services.search import SearchService
 from domain.services.sources import SourceService
+from domain.services.webhooks import WebhookService
 from entrypoints.container import Container, build_container
 from entrypoints.runtime import Worker, close, migrate
 from entrypoints.settings import Settings
@@ -61,6 +62,10 @@ class Sluice:
     @property
     def search(self) -> SearchService:
         return self.container.search()
+
+    @property
+    def webhooks(self) -> WebhookService:
+        return self.container.webhooks()
 
     async def start(self) -> Sluice:
         await migrate(self.container)

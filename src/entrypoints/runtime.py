@@ -39,7 +39,9 @@ class Worker:
         self.concurrency = concurrency or settings.jobs.concurrency
         self._interval = settings.jobs.reconcile_seconds
         self._grace = settings.jobs.orphan_seconds if grace_seconds is None else grace_seconds
+        self._webhook_poll = settings.webhooks.poll_seconds
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
 
     async def start(self) -> None:
         maintenance = self._c.maintenance()
@@ -58,9 +60,16 @@ class Worker:
         queue.every("cleanup", CLEANUP_SECONDS, self._cleanup)
         await queue.start(self._c.runner().run, concurrency=self.concurrency)
         self._tasks.append(asyncio.create_task(self._every(self._interval, self._reconcile), name="sluice-reconcile"))
+        # Every worker sends webhook deliveries; claims keep two from sending one twice.
+        self._tasks.append(
+            asyncio.create_task(self._every(self._webhook_poll, self._deliver_webhooks), name="sluice-webhooks")
+        )
 
     async def _reconcile(self) -> None:
         await self._c.maintenance().reconcile(grace_seconds=self._grace)
+
+    async def _deliver_webhooks(self) -> None:
+        await self._c.deliverer().deliver_due()
 
     async def _cleanup(self) -> None:
         deleted = await self._c.maintenance().cleanup()
@@ -68,14 +77,20 @@ class Worker:
             log.info("deleted %d finished job(s) older than JOB_CLEANUP_DAYS", deleted)
 
     async def _every(self, seconds: float, action: Callable[[], Awaitable[None]]) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 await action()
             except Exception:
                 log.warning("%s failed; trying again in %.0fs", action.__name__, seconds, exc_info=True)
-            await asyncio.sleep(seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), seconds)
 
     async def stop(self, timeout: float = 10.0) -> None:
+        # Let a round in progress end (a webhook send is bounded by its timeout) rather
+        # than cut it: a cut send leaves a claim that delays the delivery and may repeat it.
+        self._stopping.set()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=timeout)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -87,7 +102,7 @@ class Worker:
 
 async def close(container: Container) -> None:
     """Close the adapters that hold connections, files or threads."""
-    for name in ("queue", "notifier", "embedder", "vectors", "store"):
+    for name in ("queue", "notifier", "embedder", "vectors", "webhook_sender", "store"):
         try:
             await getattr(container, name)().close()
         except Exception:

@@ -59,6 +59,16 @@ SETTINGS_DOC: list[tuple[str, str, str]] = [
     ("MAX_UPLOAD_MB", "50", "Largest uploaded file."),
     ("MAX_QUERY_CHARS", "8000", "Longest search query."),
     ("MAX_TOP_K", "100", "Largest `topK` of a search."),
+    ("WEBHOOK_MAX_ATTEMPTS", "8", "Attempts per webhook delivery before it is marked failed."),
+    ("WEBHOOK_RETRY_BASE_SECONDS", "30", "First webhook backoff ceiling; doubles per attempt (full jitter)."),
+    ("WEBHOOK_RETRY_MAX_SECONDS", "3600", "Webhook backoff cap."),
+    ("WEBHOOK_TIMEOUT_SECONDS", "10", "A receiver must answer within this (resolve, connect, respond)."),
+    ("WEBHOOK_POLL_SECONDS", "1", "How often each worker looks for webhook deliveries to send."),
+    (
+        "WEBHOOK_ALLOW_PRIVATE_NETWORKS",
+        "(CRAWL_ALLOW_PRIVATE_NETWORKS, else 0)",
+        "`1` lets webhooks reach loopback, private and link-local addresses (never in production).",
+    ),
     ("LOG_LEVEL", "INFO", "Logging level."),
     ("LOG_FORMAT", "json", "`json` (one object per line) or `console`; `console` by default on a terminal."),
 ]
@@ -88,6 +98,19 @@ def _float(env: Mapping[str, str], name: str, default: float, *, minimum: float 
     if value < minimum:
         raise InvalidInput(f"{name} must be at least {minimum}")
     return value
+
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in _TRUE | _FALSE:
+        return raw in _TRUE
+    raise InvalidInput(f"{name} must be 1 or 0 (true or false), not {raw!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +155,29 @@ class JobSettings:
             reconcile_seconds=_float(env, "JOB_RECONCILE_SECONDS", 2.0, minimum=0.1),
             orphan_seconds=_float(env, "JOB_ORPHAN_SECONDS", 10.0),
             timeout_seconds=_int(env, "JOB_TIMEOUT_SECONDS", 21600, minimum=10),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    max_attempts: int = 8
+    retry_base_seconds: float = 30.0
+    retry_max_seconds: float = 3600.0
+    timeout_seconds: float = 10.0
+    poll_seconds: float = 1.0
+    allow_private_networks: bool = False
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> WebhookSettings:
+        # One switch can serve the crawler and webhooks alike (a local test setup).
+        private = _bool(env, "CRAWL_ALLOW_PRIVATE_NETWORKS", False)
+        return cls(
+            max_attempts=_int(env, "WEBHOOK_MAX_ATTEMPTS", 8, minimum=1),
+            retry_base_seconds=_float(env, "WEBHOOK_RETRY_BASE_SECONDS", 30.0, minimum=0.001),
+            retry_max_seconds=_float(env, "WEBHOOK_RETRY_MAX_SECONDS", 3600.0, minimum=0.001),
+            timeout_seconds=_float(env, "WEBHOOK_TIMEOUT_SECONDS", 10.0, minimum=0.1),
+            poll_seconds=_float(env, "WEBHOOK_POLL_SECONDS", 1.0, minimum=0.05),
+            allow_private_networks=_bool(env, "WEBHOOK_ALLOW_PRIVATE_NETWORKS", private),
         )
 
 
@@ -217,6 +263,7 @@ class Settings:
     jobs: JobSettings = field(default_factory=JobSettings)
     chunks: ChunkSettings = field(default_factory=ChunkSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     embedder: str = "hashing"
     embed_batch_size: int | None = None
     embed_timeout_seconds: float = 120.0
@@ -241,6 +288,7 @@ class Settings:
             jobs=JobSettings.from_env(env),
             chunks=ChunkSettings.from_env(env),
             limits=LimitSettings.from_env(env),
+            webhooks=WebhookSettings.from_env(env),
             embedder=env.get("SLUICE_EMBEDDER", "").strip() or "hashing",
             embed_batch_size=batch or None,
             embed_timeout_seconds=_float(env, "EMBED_TIMEOUT_SECONDS", 120.0, minimum=0.1),

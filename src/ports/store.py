@@ -1,4 +1,4 @@
-"""The store port: agents, sources and jobs, changed together in units of work.
+"""The store port: agents, sources, jobs and webhooks, changed together in units of work.
 
 Contract (checked by ``tests/contract/test_store.py`` on every adapter):
 
@@ -8,7 +8,13 @@ Contract (checked by ``tests/contract/test_store.py`` on every adapter):
   stored version equals ``job.version``, then increments both. Otherwise it raises
   ``StaleJob`` and writes nothing, so two processes can never both claim, finish or
   cancel one job.
-* Deleting a source deletes its jobs (cascade); deleting an agent deletes its sources.
+* ``deliveries.save(delivery)`` is the same compare-and-set on ``delivery.version``
+  (``StaleDelivery``). ``deliveries.due(now, limit=..., lock=True)`` in a writable unit
+  of work also locks the rows it returns until the unit of work ends and skips rows
+  another unit of work has locked (PostgreSQL ``FOR UPDATE SKIP LOCKED``; SQLite has
+  one writer at a time), so concurrent claimers take disjoint batches.
+* Deleting a source deletes its jobs (cascade); deleting an agent deletes its sources,
+  its webhook and its webhook deliveries. A delivery outlives its job (no cascade).
 * Lists are newest first (``created_at`` then ``id`` descending) with keyset cursors.
 * Datetimes come back timezone-aware in UTC.
 * Adapter failures surface as ``StoreUnavailable`` (a transient error: retry later) or
@@ -24,10 +30,11 @@ from types import TracebackType
 from typing import Protocol
 
 from domain.agents import Agent
-from domain.errors import Conflict, SluiceError, StaleJob, TransientError
+from domain.errors import Conflict, SluiceError, StaleDelivery, StaleJob, TransientError
 from domain.jobs import Job, JobCensus, JobStatus
 from domain.pagination import Page, PageRequest
 from domain.sources import Source
+from domain.webhooks import DeliveryStatus, Webhook, WebhookDelivery
 
 
 class StoreError(SluiceError):
@@ -126,10 +133,50 @@ class JobRepository(Protocol):
         ...
 
 
+class WebhookRepository(Protocol):
+    """At most one webhook per agent, keyed by the agent's id."""
+
+    async def get(self, agent_id: uuid.UUID) -> Webhook | None: ...
+
+    async def put(self, webhook: Webhook) -> None:
+        """Insert or replace the agent's webhook (the agent must exist)."""
+        ...
+
+    async def delete(self, agent_id: uuid.UUID) -> bool: ...
+
+
+class DeliveryRepository(Protocol):
+    """The webhook outbox: deliveries written with the job transitions they announce."""
+
+    async def add(self, delivery: WebhookDelivery) -> None: ...
+
+    async def get(self, delivery_id: uuid.UUID) -> WebhookDelivery | None: ...
+
+    async def save(self, delivery: WebhookDelivery) -> None:
+        """Compare-and-set on ``delivery.version``; raises StaleDelivery when it lost a race."""
+        ...
+
+    async def due(self, now: datetime, *, limit: int, lock: bool = False) -> builtins.list[WebhookDelivery]:
+        """Pending or sending deliveries whose ``next_attempt_at`` is at or before ``now``,
+        oldest ``next_attempt_at`` first. ``lock`` (writable units of work): lock them
+        until the unit of work ends, skipping rows locked by another."""
+        ...
+
+    async def list(
+        self, agent_id: uuid.UUID, page: PageRequest, *, status: DeliveryStatus | None = None
+    ) -> Page[WebhookDelivery]: ...
+
+    async def delete_finished_before(self, cutoff: datetime, *, limit: int) -> int:
+        """Delete delivered and failed deliveries that finished before ``cutoff``."""
+        ...
+
+
 class UnitOfWork(Protocol):
     agents: AgentRepository
     sources: SourceRepository
     jobs: JobRepository
+    webhooks: WebhookRepository
+    deliveries: DeliveryRepository
 
     async def __aenter__(self) -> UnitOfWork: ...
 
@@ -156,12 +203,15 @@ class Store(Protocol):
 
 __all__ = [
     "AgentRepository",
+    "DeliveryRepository",
     "DuplicateKey",
     "JobRepository",
     "SourceRepository",
+    "StaleDelivery",
     "StaleJob",
     "Store",
     "StoreError",
     "StoreUnavailable",
     "UnitOfWork",
+    "WebhookRepository",
 ]

@@ -32,10 +32,12 @@ from adapters.sqlalchemy.store import SqlAlchemyStore
 from adapters.sqlalchemy.tables import metadata
 from conftest import blocking
 from domain.agents import Agent
+from domain.errors import StaleDelivery
 from domain.jobs import Job, JobStatus, JobType
 from domain.pagination import Cursor, PageRequest
 from domain.retry import RetryPolicy
 from domain.sources import Source, SourceType
+from domain.webhooks import DeliveryStatus, Webhook, WebhookDelivery, WebhookEvent
 from ports.store import DuplicateKey, StaleJob, Store, StoreError, StoreUnavailable
 
 T = TypeVar("T")
@@ -59,7 +61,7 @@ async def _empty_postgres(url: str) -> None:
     engine = create_async_engine(url, poolclass=NullPool)
     try:
         async with engine.begin() as connection:
-            await connection.execute(sa.text("TRUNCATE jobs, data_sources, agents"))
+            await connection.execute(sa.text("TRUNCATE webhook_deliveries, webhooks, jobs, data_sources, agents"))
     finally:
         await engine.dispose()
 
@@ -801,6 +803,257 @@ async def test_delete_finished_before_in_bounded_batches(store: Store) -> None:
         assert await get_job(store, job.id) is not None
 
 
+# -- webhooks and their delivery outbox --------------------------------------------------------
+
+CLAIM = timedelta(seconds=50)
+
+
+def make_delivery(agent: Agent, now: datetime = T0, job_id: uuid.UUID | None = None) -> WebhookDelivery:
+    payload = {"jobId": str(job_id), "status": "completed", "progress": {"percent": 100, "n": [1, 2]}}
+    return WebhookDelivery.new(
+        agent_id=agent.id, job_id=job_id or uuid.uuid4(), event=WebhookEvent.COMPLETED, payload=payload, now=now
+    )
+
+
+async def add_deliveries(store: Store, *deliveries: WebhookDelivery) -> None:
+    async with store.unit_of_work() as uow:
+        for delivery in deliveries:
+            await uow.deliveries.add(delivery)
+        await uow.commit()
+
+
+async def get_delivery(store: Store, delivery_id: uuid.UUID) -> WebhookDelivery | None:
+    async with store.unit_of_work(read_only=True) as uow:
+        return await uow.deliveries.get(delivery_id)
+
+
+async def test_webhook_put_get_replace_delete(store: Store) -> None:
+    agent, _ = await seed(store)
+    hook = Webhook.new(agent_id=agent.id, url="https://hooks.example.com/in", now=T0, events=["failed", "completed"])
+    async with store.unit_of_work() as uow:
+        assert await uow.webhooks.get(agent.id) is None
+        await uow.webhooks.put(hook)
+        await uow.commit()
+    async with store.unit_of_work(read_only=True) as uow:
+        loaded = await uow.webhooks.get(agent.id)
+    assert loaded == hook and all(isinstance(e, WebhookEvent) for e in loaded.events)
+    replaced = Webhook.new(
+        agent_id=agent.id, url="https://other.example.com/x", now=T0 + timedelta(hours=1), created_at=T0
+    )
+    async with store.unit_of_work() as uow:
+        await uow.webhooks.put(replaced)
+        await uow.commit()
+    async with store.unit_of_work() as uow:
+        assert await uow.webhooks.get(agent.id) == replaced != hook
+        assert await uow.webhooks.delete(agent.id)
+        assert not await uow.webhooks.delete(agent.id)
+        assert await uow.webhooks.get(agent.id) is None
+        await uow.commit()
+    async with store.unit_of_work(read_only=True) as uow:
+        assert await uow.webhooks.get(agent.id) is None
+
+
+async def test_a_webhook_needs_an_existing_agent(store: Store) -> None:
+    hook = Webhook.new(agent_id=uuid.uuid4(), url="https://hooks.example.com/in", now=T0)
+    with pytest.raises(StoreError):
+        async with store.unit_of_work() as uow:
+            await uow.webhooks.put(hook)
+            await uow.commit()
+
+
+async def test_delivery_round_trip_with_every_field(store: Store) -> None:
+    agent, _ = await seed(store)
+    delivery = make_delivery(agent)
+    delivery.claim(T0, worker_id="worker-1", lease=CLAIM, max_attempts=5)
+    delivery.last_error = "HTTP 502"
+    delivery.last_status_code = 502
+    delivery.finished_at = T0 + timedelta(microseconds=7)
+    await add_deliveries(store, delivery)
+    loaded = await get_delivery(store, delivery.id)
+    assert loaded == delivery
+    assert loaded is not None and isinstance(loaded.status, DeliveryStatus) and isinstance(loaded.event, WebhookEvent)
+    assert loaded.next_attempt_at.utcoffset() == timedelta(0)
+    assert await get_delivery(store, uuid.uuid4()) is None
+
+
+async def test_a_delivery_added_in_a_rolled_back_unit_of_work_is_gone(store: Store) -> None:
+    agent, _ = await seed(store)
+    delivery = make_delivery(agent)
+    async with store.unit_of_work() as uow:
+        await uow.deliveries.add(delivery)
+        assert await uow.deliveries.get(delivery.id) is not None  # reads its own writes
+    assert await get_delivery(store, delivery.id) is None
+
+
+async def test_delivery_save_is_a_compare_and_set(store: Store) -> None:
+    agent, _ = await seed(store)
+    delivery = make_delivery(agent)
+    await add_deliveries(store, delivery)
+    stale = await get_delivery(store, delivery.id)
+    async with store.unit_of_work() as uow:
+        fresh = await uow.deliveries.get(delivery.id)
+        assert fresh is not None
+        fresh.claim(T0, worker_id="a", lease=CLAIM, max_attempts=5)
+        await uow.deliveries.save(fresh)
+        assert fresh.version == 1
+        await uow.commit()
+    assert stale is not None
+    stale.claim(T0, worker_id="b", lease=CLAIM, max_attempts=5)
+    with pytest.raises(StaleDelivery):
+        async with store.unit_of_work() as uow:
+            await uow.deliveries.save(stale)
+            await uow.commit()
+    stored = await get_delivery(store, delivery.id)
+    assert stored is not None and stored.locked_by == "a" and stored.version == 1 and stored.attempts == 1
+
+
+async def test_due_keeps_open_deliveries_whose_time_has_come_oldest_first(store: Store) -> None:
+    agent, _ = await seed(store)
+    later = make_delivery(agent, T0 + timedelta(seconds=2))
+    first = make_delivery(agent, T0)
+    future = make_delivery(agent, T0 + timedelta(hours=1))
+    expired_claim = make_delivery(agent, T0 - timedelta(minutes=5))
+    expired_claim.claim(T0 - timedelta(minutes=5), worker_id="dead", lease=CLAIM, max_attempts=5)
+    live_claim = make_delivery(agent, T0)
+    live_claim.claim(T0, worker_id="alive", lease=CLAIM, max_attempts=5)
+    done = make_delivery(agent, T0 - timedelta(hours=1))
+    done.claim(T0 - timedelta(hours=1), worker_id="w", lease=CLAIM, max_attempts=5)
+    done.succeed(T0 - timedelta(hours=1), 200)
+    await add_deliveries(store, later, first, future, expired_claim, live_claim, done)
+    now = T0 + timedelta(seconds=10)
+    async with store.unit_of_work(read_only=True) as uow:
+        due = await uow.deliveries.due(now, limit=10)
+        assert [d.id for d in due] == [expired_claim.id, first.id, later.id]
+        assert [d.id for d in await uow.deliveries.due(now, limit=2)] == [expired_claim.id, first.id]
+
+
+async def claim_due(store: Store, now: datetime, worker: str, limit: int) -> list[uuid.UUID]:
+    async with store.unit_of_work() as uow:
+        mine = await uow.deliveries.due(now, limit=limit, lock=True)
+        for delivery in mine:
+            delivery.claim(now, worker_id=worker, lease=CLAIM, max_attempts=5)
+            await uow.deliveries.save(delivery)
+        await uow.commit()
+    return [d.id for d in mine]
+
+
+async def test_concurrent_claimers_take_disjoint_batches_without_waiting_for_each_other(
+    store: Store, store_url: str | None
+) -> None:
+    agent, _ = await seed(store)
+    deliveries = [make_delivery(agent, T0 + timedelta(milliseconds=i)) for i in range(5)]
+    await add_deliveries(store, *deliveries)
+    now = T0 + timedelta(seconds=1)
+    one_writer = store_url is not None and store_url.startswith("sqlite")
+    async with store.unit_of_work() as first:
+        mine = await first.deliveries.due(now, limit=2, lock=True)
+        # Another claimer runs while the first holds its rows: PostgreSQL and memory skip
+        # them and finish; SQLite makes it wait for the first's commit (one writer at a
+        # time), after which those rows are no longer due.
+        other = asyncio.create_task(claim_due(store, now, "b", limit=10))
+        for _ in range(10 if one_writer else 250):
+            await asyncio.sleep(0.02)
+            if other.done():
+                break
+        assert other.done() is not one_writer
+        for delivery in mine:
+            delivery.claim(now, worker_id="a", lease=CLAIM, max_attempts=5)
+            await first.deliveries.save(delivery)
+        await first.commit()
+    theirs = await asyncio.wait_for(other, 15)
+    assert len(mine) == 2 and not {d.id for d in mine} & set(theirs)
+    assert {d.id for d in mine} | set(theirs) == {d.id for d in deliveries}
+    async with store.unit_of_work(read_only=True) as uow:
+        assert await uow.deliveries.due(now, limit=10) == []
+
+
+async def test_many_claimers_send_each_delivery_once(store: Store) -> None:
+    agent, _ = await seed(store)
+    deliveries = [make_delivery(agent, T0 + timedelta(milliseconds=i)) for i in range(12)]
+    await add_deliveries(store, *deliveries)
+    now = T0 + timedelta(seconds=1)
+    claimed = await asyncio.gather(*(claim_due(store, now, f"w{i}", limit=3) for i in range(6)))
+    flat = [d for batch in claimed for d in batch]
+    assert len(flat) == len(set(flat)) == 12
+
+
+async def test_deliveries_page_newest_first_filtered_by_status(store: Store) -> None:
+    agent, _ = await seed(store)
+    other_agent = make_agent(name="other")
+    async with store.unit_of_work() as uow:
+        await uow.agents.add(other_agent)
+        await uow.commit()
+    deliveries = [make_delivery(agent, T0 + timedelta(seconds=i // 2)) for i in range(7)]
+    deliveries[0].claim(T0, worker_id="w", lease=CLAIM, max_attempts=5)
+    deliveries[0].give_up(T0, "HTTP 410")
+    await add_deliveries(store, *deliveries, make_delivery(other_agent))
+    seen: list[uuid.UUID] = []
+    cursor = None
+    async with store.unit_of_work(read_only=True) as uow:
+        while True:
+            page = await uow.deliveries.list(agent.id, PageRequest(limit=3, cursor=cursor))
+            seen += [d.id for d in page.items]
+            if page.next_cursor is None:
+                break
+            cursor = Cursor.decode(page.next_cursor)
+        failed = await uow.deliveries.list(agent.id, PageRequest(limit=10), status=DeliveryStatus.FAILED)
+    expected = sorted(deliveries, key=lambda d: (d.created_at, d.id), reverse=True)
+    assert seen == [d.id for d in expected]
+    assert [d.id for d in failed.items] == [deliveries[0].id]
+
+
+async def test_delete_finished_deliveries_in_bounded_batches(store: Store) -> None:
+    agent, _ = await seed(store)
+    finished = []
+    for i in range(5):
+        delivery = make_delivery(agent)
+        delivery.claim(T0, worker_id="w", lease=CLAIM, max_attempts=5)
+        at = T0 + timedelta(minutes=i)
+        delivery.succeed(at, 200) if i % 2 else delivery.give_up(at, "HTTP 500")
+        finished.append(delivery)
+    recent = make_delivery(agent)
+    recent.claim(T0, worker_id="w", lease=CLAIM, max_attempts=5)
+    recent.succeed(T0 + timedelta(days=1), 204)
+    pending, sending = make_delivery(agent), make_delivery(agent)
+    sending.claim(T0, worker_id="w", lease=CLAIM, max_attempts=5)
+    await add_deliveries(store, *finished, recent, pending, sending)
+    batches = []
+    async with store.unit_of_work() as uow:
+        while batch := await uow.deliveries.delete_finished_before(T0 + timedelta(hours=1), limit=3):
+            batches.append(batch)
+        await uow.commit()
+    assert batches == [3, 2]
+    for delivery in finished:
+        assert await get_delivery(store, delivery.id) is None
+    for delivery in (recent, pending, sending):
+        assert await get_delivery(store, delivery.id) is not None
+
+
+async def test_deliveries_outlive_their_job_but_not_their_agent(store: Store) -> None:
+    agent, source = await seed(store)
+    job = make_job(source)
+    await add_jobs(store, job)
+    delivery = make_delivery(agent, job_id=job.id)
+    await add_deliveries(store, delivery)
+    async with store.unit_of_work() as uow:
+        await uow.webhooks.put(Webhook.new(agent_id=agent.id, url="https://hooks.example.com/in", now=T0))
+        await uow.sources.delete(source.id)  # its jobs go (cascade)
+        await uow.commit()
+    assert await get_job(store, job.id) is None
+    assert await get_delivery(store, delivery.id) is not None
+    async with store.unit_of_work() as uow:
+        await uow.agents.delete(agent.id)
+        await uow.commit()
+    assert await get_delivery(store, delivery.id) is None
+    async with store.unit_of_work(read_only=True) as uow:
+        assert await uow.webhooks.get(agent.id) is None
+
+
+async def test_a_delivery_needs_an_existing_agent(store: Store) -> None:
+    with pytest.raises(StoreError):
+        await add_deliveries(store, make_delivery(make_agent()))
+
+
 # -- availability ----------------------------------------------------------------------------
 
 
@@ -985,4 +1238,4 @@ def test_upgrade_from_synchronous_code(tmp_path: Path) -> None:
     upgrade(f"sqlite+aiosqlite:///{path}")  # as ``sluice migrate`` will call it
     with sqlite3.connect(path) as connection:
         (revision,) = connection.execute("SELECT version_num FROM alembic_version").fetchone()
-    assert revision == "0001"
+    assert revision == "0002"

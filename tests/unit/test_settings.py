@@ -88,3 +88,18 @@ def test_pinecone_needs_an_index_or_a_host():
         Settings.from_env({"PINECONE_API_KEY": "pc-x"})
     with pytest.raises(InvalidInput, match="OPENAI_RPM"):
         Settings.from_env({"OPENAI_RPM": "-1"})
+
+
+def test_webhook_settings_and_the_private_network_switch():
+    s = Settings.from_env({})
+    hooks = s.webhooks
+    assert (hooks.max_attempts, hooks.retry_base_seconds, hooks.retry_max_seconds) == (8, 30.0, 3600.0)
+    assert (hooks.timeout_seconds, hooks.poll_seconds, hooks.allow_private_networks) == (10.0, 1.0, False)
+    assert Settings.from_env({"WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true"}).webhooks.allow_private_networks
+    assert Settings.from_env({"CRAWL_ALLOW_PRIVATE_NETWORKS": "1"}).webhooks.allow_private_networks
+    both = {"CRAWL_ALLOW_PRIVATE_NETWORKS": "1", "WEBHOOK_ALLOW_PRIVATE_NETWORKS": "0"}
+    assert not Settings.from_env(both).webhooks.allow_private_networks
+    with pytest.raises(InvalidInput, match="WEBHOOK_ALLOW_PRIVATE_NETWORKS"):
+        Settings.from_env({"WEBHOOK_ALLOW_PRIVATE_NETWORKS": "maybe"})
+    with pytest.raises(InvalidInput, match="WEBHOOK_MAX_ATTEMPTS"):
+        Settings.from_env({"WEBHOOK_MAX_ATTEMPTS": "0"})

@@ -16,6 +16,9 @@ both), so a test that passes here means what it would mean against a database:
   the save, exactly where the SQL store raises it.
 * Everything stored or returned is a deep copy: callers never share mutable state
   (progress and result dicts may nest).
+
+Webhooks and their deliveries have their repositories in ``webhook_store.py``; their
+rows live in the same tables and commit with the rest.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import copy
 import dataclasses
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
@@ -36,17 +39,22 @@ from domain.agents import Agent
 from domain.jobs import ACTIVE_STATUSES, TERMINAL_STATUSES, Job, JobCensus, JobStatus, JobType
 from domain.pagination import Cursor, Page, PageRequest
 from domain.sources import Source
+from domain.webhooks import Webhook, WebhookDelivery
 from ports.store import (
     AgentRepository,
+    DeliveryRepository,
     DuplicateKey,
     JobRepository,
     SourceRepository,
     StaleJob,
     StoreError,
     StoreUnavailable,
+    WebhookRepository,
 )
 
-Row = TypeVar("Row", Agent, Source, Job)
+Row = TypeVar("Row", Agent, Source, Job, Webhook, WebhookDelivery)
+# Rows with an id of their own, listed newest first.
+Listed = TypeVar("Listed", Agent, Source, Job, WebhookDelivery)
 
 
 @dataclass(slots=True)
@@ -56,9 +64,14 @@ class _Tables:
     agents: dict[uuid.UUID, Agent] = field(default_factory=dict)
     sources: dict[uuid.UUID, Source] = field(default_factory=dict)
     jobs: dict[uuid.UUID, Job] = field(default_factory=dict)
+    # Keyed by agent id: one webhook per agent.
+    webhooks: dict[uuid.UUID, Webhook] = field(default_factory=dict)
+    deliveries: dict[uuid.UUID, WebhookDelivery] = field(default_factory=dict)
 
     def copy(self) -> _Tables:
-        return _Tables(dict(self.agents), dict(self.sources), dict(self.jobs))
+        return _Tables(
+            dict(self.agents), dict(self.sources), dict(self.jobs), dict(self.webhooks), dict(self.deliveries)
+        )
 
 
 # A staged write, replayed on the tables at commit; raises when it no longer holds.
@@ -73,8 +86,9 @@ class MemoryStore:
         # Units of work normally share one event loop, but a commit must stay atomic
         # even if a store is touched from several threads.
         self._lock = threading.Lock()
-        # Jobs saved by a unit of work that has not ended yet: job id -> (holder, released).
-        self._job_locks: dict[uuid.UUID, tuple[MemoryUnitOfWork, asyncio.Event]] = {}
+        # Rows saved by a unit of work that has not ended yet: job id (or another row's
+        # key) -> (holder, released).
+        self._job_locks: dict[Hashable, tuple[MemoryUnitOfWork, asyncio.Event]] = {}
         self._lock_timeout = lock_timeout_seconds
 
     def unit_of_work(self, *, read_only: bool = False) -> MemoryUnitOfWork:
@@ -97,7 +111,7 @@ class MemoryStore:
                 write(tables)
             self._tables = tables
 
-    async def lock_job(self, job_id: uuid.UUID, holder: MemoryUnitOfWork) -> bool:
+    async def lock_job(self, job_id: Hashable, holder: MemoryUnitOfWork) -> bool:
         """Take the job's lock for ``holder``; False when it already held it."""
         while (lock := self._job_locks.get(job_id)) is not None:
             owner, released = lock
@@ -113,7 +127,15 @@ class MemoryStore:
         self._job_locks[job_id] = (holder, asyncio.Event())
         return True
 
-    def unlock_jobs(self, job_ids: Iterable[uuid.UUID]) -> None:
+    def try_lock(self, key: Hashable, holder: MemoryUnitOfWork) -> bool:
+        """Take the lock without waiting (SKIP LOCKED): False when another holds it."""
+        lock = self._job_locks.get(key)
+        if lock is not None:
+            return lock[0] is holder
+        self._job_locks[key] = (holder, asyncio.Event())
+        return True
+
+    def unlock_jobs(self, job_ids: Iterable[Hashable]) -> None:
         for job_id in job_ids:
             _, released = self._job_locks.pop(job_id)
             released.set()
@@ -128,11 +150,16 @@ class MemoryUnitOfWork:
         self._open = False
         self._staged = _Staged()
         self._writes: list[_Write] = []
-        self._locked: list[uuid.UUID] = []
+        self._locked: list[Hashable] = []
         # Typed as the port's protocols: UnitOfWork declares these attributes so.
         self.agents: AgentRepository = MemoryAgentRepository(self)
         self.sources: SourceRepository = MemorySourceRepository(self)
         self.jobs: JobRepository = MemoryJobRepository(self)
+        # Imported here: that module builds on this one's helpers.
+        from adapters.memory.webhook_store import MemoryDeliveryRepository, MemoryWebhookRepository
+
+        self.webhooks: WebhookRepository = MemoryWebhookRepository(self)
+        self.deliveries: DeliveryRepository = MemoryDeliveryRepository(self)
 
     async def __aenter__(self) -> MemoryUnitOfWork:
         if self._open:
@@ -181,9 +208,18 @@ class MemoryUnitOfWork:
     def stage(self, write: _Write) -> None:
         self._writes.append(write)
 
-    async def lock_job(self, job_id: uuid.UUID) -> None:
+    async def lock_job(self, job_id: Hashable) -> None:
         if await self._store.lock_job(job_id, self):
             self._locked.append(job_id)
+
+    def try_lock(self, key: Hashable) -> bool:
+        """Lock ``key`` for this unit of work unless another holds it (no waiting)."""
+        held = any(k == key for k in self._locked)
+        if not self._store.try_lock(key, self):
+            return False
+        if not held:
+            self._locked.append(key)
+        return True
 
     def agent(self, agent_id: uuid.UUID) -> Agent | None:
         return _visible(self._staged.agents, self._store.committed.agents, agent_id)
@@ -203,6 +239,15 @@ class MemoryUnitOfWork:
     def all_jobs(self) -> Iterator[Job]:
         return _all_visible(self._staged.jobs, self._store.committed.jobs)
 
+    def webhook(self, agent_id: uuid.UUID) -> Webhook | None:
+        return _visible(self._staged.webhooks, self._store.committed.webhooks, agent_id)
+
+    def delivery(self, delivery_id: uuid.UUID) -> WebhookDelivery | None:
+        return _visible(self._staged.deliveries, self._store.committed.deliveries, delivery_id)
+
+    def all_deliveries(self) -> Iterator[WebhookDelivery]:
+        return _all_visible(self._staged.deliveries, self._store.committed.deliveries)
+
     @property
     def staged(self) -> _Staged:
         return self._staged
@@ -215,6 +260,8 @@ class _Staged:
     agents: dict[uuid.UUID, Agent | None] = field(default_factory=dict)
     sources: dict[uuid.UUID, Source | None] = field(default_factory=dict)
     jobs: dict[uuid.UUID, Job | None] = field(default_factory=dict)
+    webhooks: dict[uuid.UUID, Webhook | None] = field(default_factory=dict)
+    deliveries: dict[uuid.UUID, WebhookDelivery | None] = field(default_factory=dict)
 
     def delete_agent(self, uow: MemoryUnitOfWork, agent_id: uuid.UUID) -> None:
         self.agents[agent_id] = None
@@ -224,6 +271,10 @@ class _Staged:
         for job in list(uow.all_jobs()):
             if job.agent_id == agent_id:
                 self.jobs[job.id] = None
+        self.webhooks[agent_id] = None
+        for delivery in list(uow.all_deliveries()):
+            if delivery.agent_id == agent_id:
+                self.deliveries[delivery.id] = None
 
     def delete_source(self, uow: MemoryUnitOfWork, source_id: uuid.UUID) -> None:
         self.sources[source_id] = None
@@ -575,6 +626,9 @@ def _delete_agent(tables: _Tables, agent_id: uuid.UUID) -> None:
         _delete_source(tables, source_id)
     for job_id in [j.id for j in tables.jobs.values() if j.agent_id == agent_id]:
         del tables.jobs[job_id]
+    tables.webhooks.pop(agent_id, None)
+    for delivery_id in [d.id for d in tables.deliveries.values() if d.agent_id == agent_id]:
+        del tables.deliveries[delivery_id]
 
 
 def _delete_source(tables: _Tables, source_id: uuid.UUID) -> None:
@@ -584,11 +638,11 @@ def _delete_source(tables: _Tables, source_id: uuid.UUID) -> None:
         del tables.jobs[job_id]
 
 
-def _newest_key(row: Agent | Source | Job) -> tuple[datetime, uuid.UUID]:
+def _newest_key(row: Agent | Source | Job | WebhookDelivery) -> tuple[datetime, uuid.UUID]:
     return row.created_at, row.id
 
 
-def _page(rows: Iterable[Row], page: PageRequest) -> Page[Row]:
+def _page(rows: Iterable[Listed], page: PageRequest) -> Page[Listed]:
     """Newest first on (created_at, id), strictly after the cursor."""
     ordered = sorted(rows, key=_newest_key, reverse=True)
     if page.cursor is not None:

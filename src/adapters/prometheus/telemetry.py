@@ -4,6 +4,8 @@ table holds (gauges read at scrape time, so every API process reports the same t
 from __future__ import annotations
 
 import time
+import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -68,7 +70,7 @@ class PrometheusTelemetry:
     def request_done(self, method: str, route: str, status: int, seconds: float) -> None:
         self.http.labels(method, route, str(status)).observe(seconds)
 
-    def table(self, census: JobCensus, depth: dict[int, int], chunk_totals: dict[object, int]) -> None:
+    def table(self, census: JobCensus, depth: Mapping[int, int], chunk_totals: Mapping[uuid.UUID, int]) -> None:
         """Set the gauges from a fresh read of the jobs table."""
         self.jobs.clear()
         for (job_type, status), count in census.by_type_and_status.items():

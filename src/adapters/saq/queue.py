@@ -108,7 +108,7 @@ class SaqJobQueue:
         from redis.exceptions import RedisError
 
         try:
-            await self._queue.redis.ping()
+            await self._queue.redis.ping()  # type: ignore[attr-defined]  # RedisQueue has it
         except (RedisError, OSError) as exc:
             raise _unavailable(exc) from exc
 

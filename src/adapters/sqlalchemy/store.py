@@ -31,7 +31,15 @@ from adapters.sqlalchemy.repositories import (
     SqlAlchemyJobRepository,
     SqlAlchemySourceRepository,
 )
-from ports.store import AgentRepository, JobRepository, SourceRepository, StoreError
+from adapters.sqlalchemy.webhook_repositories import SqlAlchemyDeliveryRepository, SqlAlchemyWebhookRepository
+from ports.store import (
+    AgentRepository,
+    DeliveryRepository,
+    JobRepository,
+    SourceRepository,
+    StoreError,
+    WebhookRepository,
+)
 
 
 class SqlAlchemyStore:
@@ -74,6 +82,8 @@ class SqlAlchemyUnitOfWork:
         self.agents: AgentRepository = SqlAlchemyAgentRepository(self)
         self.sources: SourceRepository = SqlAlchemySourceRepository(self)
         self.jobs: JobRepository = SqlAlchemyJobRepository(self)
+        self.webhooks: WebhookRepository = SqlAlchemyWebhookRepository(self)
+        self.deliveries: DeliveryRepository = SqlAlchemyDeliveryRepository(self)
 
     async def __aenter__(self) -> SqlAlchemyUnitOfWork:
         if self._connection is not None:

@@ -145,3 +145,60 @@ sa.Index(
 sa.Index("ix_jobs_status_lease_expires_at", jobs.c.status, jobs.c.lease_expires_at)
 # Deleting finished jobs past their retention.
 sa.Index("ix_jobs_status_completed_at", jobs.c.status, jobs.c.completed_at)
+
+# -- webhooks ----------------------------------------------------------------------------------
+# Their own tables rather than keys in ``agents.settings``: the signing secret stays out of
+# a general-purpose JSON bag, columns are typed and bounded, a PUT is one row write that
+# races with no other writer of the agent, and the outbox writer reads one row by key.
+
+webhooks = sa.Table(
+    "webhooks",
+    metadata,
+    sa.Column("agent_id", sa.Uuid(), sa.ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("url", sa.String(2048), nullable=False),
+    sa.Column("events", json_type(), nullable=False),
+    sa.Column("secret", sa.String(200), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False, server_default=NOW),
+    sa.Column("updated_at", UtcDateTime(), nullable=False, server_default=NOW),
+)
+
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", sa.Uuid(), primary_key=True),
+    sa.Column("agent_id", sa.Uuid(), sa.ForeignKey("agents.id", ondelete="CASCADE"), nullable=False),
+    # No foreign key: the announcement of a job's end outlives the job (a deleted
+    # source's cancelled jobs, jobs cleaned up before their delivery is pruned).
+    sa.Column("job_id", sa.Uuid(), nullable=False),
+    sa.Column("event", sa.String(20), nullable=False),
+    sa.Column("payload", json_type(), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False, server_default="pending"),
+    sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", UtcDateTime(), nullable=False),
+    sa.Column("last_error", sa.Text()),
+    sa.Column("last_status_code", sa.Integer()),
+    sa.Column("locked_by", sa.String(200)),
+    sa.Column("created_at", UtcDateTime(), nullable=False, server_default=NOW),
+    sa.Column("updated_at", UtcDateTime(), nullable=False, server_default=NOW),
+    sa.Column("finished_at", UtcDateTime()),
+    sa.Column("version", sa.Integer(), nullable=False, server_default="0"),
+)
+
+# Deliveries to send. Partial, like the pending-jobs index: open deliveries are few
+# among the finished ones; queries spell the predicate with literals to match it.
+_status = webhook_deliveries.c.status
+IS_OPEN_DELIVERY = sa.or_(_status == sa.literal_column("'pending'"), _status == sa.literal_column("'sending'"))
+sa.Index(
+    "ix_webhook_deliveries_due",
+    webhook_deliveries.c.next_attempt_at,
+    postgresql_where=IS_OPEN_DELIVERY,
+    sqlite_where=IS_OPEN_DELIVERY,
+)
+# An agent's deliveries, newest first; pruning finished ones past their retention.
+sa.Index(
+    "ix_webhook_deliveries_agent_id_created_at_id",
+    webhook_deliveries.c.agent_id,
+    webhook_deliveries.c.created_at,
+    webhook_deliveries.c.id,
+)
+sa.Index("ix_webhook_deliveries_status_finished_at", webhook_deliveries.c.status, webhook_deliveries.c.finished_at)

@@ -18,6 +18,7 @@ from domain.events import JobEvent
 from domain.jobs import Job
 from domain.retry import RetryPolicy
 from domain.sources import ChunkingOptions, ChunkUnit
+from domain.webhooks import WebhookOptions
 
 if TYPE_CHECKING:
     from ports.blobs import BlobStore
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from ports.store import Store
     from ports.telemetry import Telemetry
     from ports.vectors import VectorIndex
+    from ports.webhooks import WebhookSender
 
 log = logging.getLogger("sluice.services")
 
@@ -60,6 +62,7 @@ class ServiceConfig:
     max_section_chars: int = 1_000_000
     embed_batch_size: int | None = None
     cleanup_days: float = 7.0
+    webhooks: WebhookOptions = field(default_factory=WebhookOptions)
     embed_timeout_seconds: float = 120.0
     vector_timeout_seconds: float = 60.0
     # A provider call that fails transiently is tried this many times within an attempt.
@@ -103,6 +106,7 @@ class Ports:
     token_measure: Measure | None = None
     extractor: TextExtractor | None = None
     crawler: WebCrawler | None = None
+    webhook_sender: WebhookSender | None = None
     telemetry: Telemetry = field(default_factory=Silent)
 
     def measure(self, unit: ChunkUnit) -> Measure:

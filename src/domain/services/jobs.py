@@ -10,6 +10,7 @@ from domain.errors import Conflict, IllegalTransition, NotFound, StaleJob
 from domain.jobs import ACTIVE_STATUSES, Job, JobStatus
 from domain.pagination import Page, PageRequest
 from domain.services.deps import Ports
+from domain.services.outbox import record_outcome
 
 # A job is only changed by a few parties (API, its worker, the reconciler); a handful of
 # compare-and-set rounds always settles, more means something is wrong.
@@ -34,11 +35,13 @@ async def update_job(
             job = await uow.jobs.get(job_id)
             if job is None or (agent_id is not None and job.agent_id != agent_id):
                 raise NotFound("job", job_id)
+            previous = job.status
             change(job)
             try:
                 await uow.jobs.save(job)
             except StaleJob:
                 continue
+            await record_outcome(uow, job, previous)
             source = await uow.sources.get(job.data_source_id)
             if source is not None and make_latest:
                 source.latest_job_id = job.id

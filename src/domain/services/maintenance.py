@@ -6,7 +6,8 @@ runs on start-up and then every few seconds in every worker:
 * a pending job no worker took within ``grace`` is dispatched again (queues dedupe);
 * a processing job whose lease expired (its worker was killed, hung or cut off) goes
   back to pending with the attempt counted, or fails when it has none left;
-* terminal jobs older than ``JOB_CLEANUP_DAYS`` are deleted.
+* terminal jobs older than ``JOB_CLEANUP_DAYS`` are deleted, and so are finished
+  webhook deliveries.
 """
 
 from __future__ import annotations
@@ -82,7 +83,8 @@ class Maintenance:
         return reclaimed, failed
 
     async def cleanup(self) -> int:
-        """Delete terminal jobs that finished more than ``cleanup_days`` ago."""
+        """Delete terminal jobs, and delivered or failed webhook deliveries, that finished
+        more than ``cleanup_days`` ago. Returns the number of jobs deleted."""
         cutoff = self._ports.clock.now() - timedelta(days=self._config.cleanup_days)
         total = 0
         while True:
@@ -91,4 +93,10 @@ class Maintenance:
                 await uow.commit()
             total += deleted
             if deleted < self._batch:
+                break
+        while True:
+            async with self._ports.store.unit_of_work() as uow:
+                pruned = await uow.deliveries.delete_finished_before(cutoff, limit=self._batch)
+                await uow.commit()
+            if pruned < self._batch:
                 return total

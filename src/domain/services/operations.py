@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass
 
 from domain.jobs import JobCensus
@@ -24,7 +26,7 @@ class Check:
 class TableSnapshot:
     census: JobCensus
     depth: dict[int, int]
-    chunk_totals: dict[object, int]
+    chunk_totals: dict[uuid.UUID, int]
 
 
 class OperationsService:
@@ -42,7 +44,7 @@ class OperationsService:
             )
         )
 
-    async def _check(self, name: str, probe) -> Check:  # type: ignore[no-untyped-def]
+    async def _check(self, name: str, probe: Awaitable[None]) -> Check:
         try:
             await asyncio.wait_for(probe, timeout=self._timeout)
         except TimeoutError:

@@ -27,6 +27,7 @@ from domain.errors import JobCancelled, PermanentError, SluiceError, StaleJob, T
 from domain.jobs import Job, JobStatus
 from domain.services.deps import Ports, ServiceConfig
 from domain.services.jobs import clean_up_cancelled
+from domain.services.outbox import record_outcome
 from domain.services.reader import read_sections
 from domain.sources import Source
 from domain.vectors import VectorRecord, chunk_metadata, parse_vector_id, source_prefix, vector_id
@@ -170,6 +171,7 @@ class JobRunner:
                 if source.latest_job_id == job.id and not await uow.sources.save(source):
                     run.stopped = JobCancelled("the source was deleted", code="source_deleted")
                     raise run.stopped
+                await record_outcome(uow, job, run.job.status)
                 await uow.commit()
             run.job, run.source = job, source
         if publish:

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from litestar import Litestar
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
@@ -20,6 +21,7 @@ from entrypoints.api.operations import health, latency_middleware, metrics, read
 from entrypoints.api.realtime import RealtimeController
 from entrypoints.api.search import SearchController
 from entrypoints.api.sources import SourceController
+from entrypoints.api.webhooks import WebhookController
 from entrypoints.container import Container, build_container
 from entrypoints.runtime import Worker, close, migrate
 from entrypoints.settings import Settings
@@ -73,6 +75,7 @@ def create_app(
             AgentJobController,
             SearchController,
             RealtimeController,
+            WebhookController,
         ],
         dependencies={
             "agents": _provide(container.agents),
@@ -80,6 +83,7 @@ def create_app(
             "jobs": _provide(container.jobs),
             "search": _provide(container.search),
             "watch": _provide(container.watch),
+            "webhooks": _provide(container.webhooks),
             "operations": _provide(container.operations),
             "telemetry": _provide(container.telemetry),
             "service_config": _provide(container.config),
@@ -97,7 +101,7 @@ def create_app(
         debug=debug,
         # Logging is configured once for the process (entrypoints.logs), not per app.
         logging_config=None,
-        state={"container": container},
+        state=State({"container": container}),
     )
     document_errors(app.openapi_schema)
     return app

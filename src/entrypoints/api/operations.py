@@ -49,17 +49,17 @@ async def metrics(
     return Response(telemetry.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
-def latency_middleware(telemetry: PrometheusTelemetry):  # type: ignore[no-untyped-def]
+def latency_middleware(telemetry: PrometheusTelemetry):
     """ASGI middleware observing each request's latency by route template and status."""
 
-    def factory(app):  # type: ignore[no-untyped-def]
-        async def middleware(scope, receive, send):  # type: ignore[no-untyped-def]
+    def factory(app):
+        async def middleware(scope, receive, send):
             if scope["type"] != "http":
                 await app(scope, receive, send)
                 return
             status = {"code": 500}
 
-            async def capture(message):  # type: ignore[no-untyped-def]
+            async def capture(message):
                 if message["type"] == "http.response.start":
                     status["code"] = message["status"]
                 await send(message)

@@ -56,19 +56,7 @@ PAYLOAD_KEYS = [
 
 
 def payload(event: JobEvent) -> dict[str, Any]:
-    return {
-        "jobId": event.job_id,
-        "sourceId": event.source_id,
-        "agentId": event.agent_id,
-        "type": event.type,
-        "status": event.status,
-        "progress": event.progress,
-        "attempts": event.attempts,
-        "maxAttempts": event.max_attempts,
-        "errorMessage": event.error_message,
-        "scheduledFor": event.scheduled_for,
-        "updatedAt": event.updated_at,
-    }
+    return event.payload()
 
 
 def _subscription(request: Request, kind: str, ident: uuid.UUID, channel: str) -> Subscription:

@@ -1,0 +1,118 @@
+"""Which network addresses an outgoing request may reach: the SSRF address policy.
+
+A server that sends requests to URLs its users chose (webhooks, crawls) must not become
+their way into its own network: loopback, private ranges, link-local (the cloud
+metadata service at 169.254.169.254), carrier-grade NAT, multicast and the rest. The
+check runs on the *resolved* address, just before connecting, and the connection must
+then go to that very address (a second lookup could answer differently: DNS rebinding).
+
+Addresses that embed an IPv4 address (IPv4-mapped ``::ffff:a.b.c.d``, IPv4-compatible
+``::a.b.c.d``, NAT64 ``64:ff9b::a.b.c.d``, 6to4 ``2002:aabb:ccdd::``) are judged by the
+IPv4 address they reach. Pure: the caller resolves names and decides what to do.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# Named ranges that ``ipaddress``'s flags do not single out (or that deserve a clearer
+# word than "not global" in an error message).
+_CGNAT = ipaddress.ip_network("100.64.0.0/10")
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+_TEREDO = ipaddress.ip_network("2001::/32")
+# Cloud metadata services on addresses the ranges above do not all cover.
+METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(a)
+    for a in (
+        "169.254.169.254",  # AWS, GCP, Azure, OpenStack, DigitalOcean...
+        "169.254.170.2",  # AWS ECS task metadata
+        "100.100.100.200",  # Alibaba Cloud
+        "192.0.0.192",  # Oracle Cloud
+        "fd00:ec2::254",  # AWS over IPv6
+    )
+)
+LOCAL_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
+
+
+def parse_address(value: str | IPAddress) -> IPAddress | None:
+    """The address ``value`` spells (a zone suffix ``%eth0`` is dropped), or None."""
+    if isinstance(value, ipaddress.IPv4Address | ipaddress.IPv6Address):
+        return value
+    text = value.strip().strip("[]").split("%", 1)[0]
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def blocked_reason(value: str | IPAddress) -> str | None:
+    """Why an outgoing request must not reach this address, or None when it may."""
+    address = parse_address(value)
+    if address is None:
+        return "not an IP address"
+    if address in METADATA_ADDRESSES:
+        return "a cloud metadata address"
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(address)
+        if embedded is not None:
+            reason = blocked_reason(embedded)
+            return None if reason is None else f"{reason} (embedded in {address})"
+        if address in _NAT64_LOCAL:
+            return "a local-use NAT64 address"
+        if address in _TEREDO:
+            return "a Teredo tunnel address"
+        if address.is_site_local:
+            return "a site-local address"
+    return _flagged(address)
+
+
+def _flagged(address: IPAddress) -> str | None:
+    if address.is_unspecified:
+        return "the unspecified address"
+    if address.is_loopback:
+        return "a loopback address"
+    if address.is_link_local:
+        return "a link-local address"
+    if address.is_multicast:
+        return "a multicast address"
+    if isinstance(address, ipaddress.IPv4Address) and address in _CGNAT:
+        return "a carrier-grade NAT address"
+    if isinstance(address, ipaddress.IPv6Address) and address in ipaddress.ip_network("fc00::/7"):
+        return "a unique local address"
+    if address.is_private:
+        return "a private or special-purpose address"
+    if address.is_reserved:
+        return "a reserved address"
+    if not address.is_global:
+        # Documentation, benchmarking and other special-purpose ranges.
+        return "not a public address"
+    return None
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address in _NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    # IPv4-compatible (::a.b.c.d, deprecated); :: and ::1 are judged as themselves.
+    if int(address) >> 32 == 0 and int(address) > 1:
+        return ipaddress.IPv4Address(int(address))
+    return None
+
+
+def blocked_host(host: str) -> str | None:
+    """Why a URL's host is refused before any lookup: a blocked literal address or a
+    name that always means this machine. None when only resolving can tell."""
+    name = host.strip().strip("[]").rstrip(".").lower()
+    if not name:
+        return "no host"
+    if name in LOCAL_NAMES or name.endswith(".localhost"):
+        return "a name of this machine"
+    if parse_address(name) is not None:
+        return blocked_reason(name)
+    return None
