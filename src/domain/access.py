@@ -14,6 +14,7 @@ import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 KEY_PREFIX = "slk_"
 
@@ -56,3 +57,29 @@ def hash_api_key(key: str) -> str:
 def same_secret(given: str, expected: str) -> bool:
     """Constant-time comparison, so response times reveal nothing about the key."""
     return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass"))
+
+
+@dataclass(slots=True)
+class ApiKey:
+    """An agent's stored key: only its hash is kept, the key itself is shown once."""
+
+    id: uuid.UUID
+    agent_id: uuid.UUID
+    key_hash: str
+    created_at: datetime
+
+    @classmethod
+    def issue(cls, agent_id: uuid.UUID, now: datetime) -> tuple[ApiKey, str]:
+        """A new key for the agent: the record to store and the key to show once."""
+        key = generate_api_key()
+        return cls(id=uuid.uuid4(), agent_id=agent_id, key_hash=hash_api_key(key), created_at=now), key
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header (None when absent or another scheme)."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None

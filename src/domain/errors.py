@@ -60,6 +60,12 @@ class LimitExceeded(SluiceError):
         self.limit = limit
 
 
+class Unauthenticated(SluiceError):
+    """No API key, or one the server does not know (HTTP 401)."""
+
+    code = "unauthorized"
+
+
 class Conflict(SluiceError):
     """A write lost a race (optimistic concurrency) or contradicts existing state."""
 

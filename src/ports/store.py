@@ -13,8 +13,9 @@ Contract (checked by ``tests/contract/test_store.py`` on every adapter):
   of work also locks the rows it returns until the unit of work ends and skips rows
   another unit of work has locked (PostgreSQL ``FOR UPDATE SKIP LOCKED``; SQLite has
   one writer at a time), so concurrent claimers take disjoint batches.
-* Deleting a source deletes its jobs (cascade); deleting an agent deletes its sources,
-  its webhook and its webhook deliveries. A delivery outlives its job (no cascade).
+* Deleting a source deletes its jobs and idempotency records (cascade); deleting an
+  agent deletes its sources, its webhook and its webhook deliveries, its API keys and
+  its idempotency records. A delivery outlives its job (no cascade).
 * Lists are newest first (``created_at`` then ``id`` descending) with keyset cursors.
 * Datetimes come back timezone-aware in UTC.
 * Adapter failures surface as ``StoreUnavailable`` (a transient error: retry later) or
@@ -29,8 +30,10 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol
 
+from domain.access import ApiKey
 from domain.agents import Agent
 from domain.errors import Conflict, SluiceError, StaleDelivery, StaleJob, TransientError
+from domain.idempotency import IdempotencyRecord
 from domain.jobs import Job, JobCensus, JobStatus
 from domain.pagination import Page, PageRequest
 from domain.sources import Source
@@ -171,12 +174,47 @@ class DeliveryRepository(Protocol):
         ...
 
 
+class ApiKeyRepository(Protocol):
+    """Agents' API keys, by the SHA-256 of the key (the key itself is never stored)."""
+
+    async def add(self, key: ApiKey) -> None:
+        """Store a key (the agent must exist); DuplicateKey when its hash is taken."""
+        ...
+
+    async def find(self, key_hash: str) -> ApiKey | None: ...
+
+    async def delete_for_agent(self, agent_id: uuid.UUID) -> int:
+        """Revoke every key of the agent; the number revoked."""
+        ...
+
+
+class IdempotencyRepository(Protocol):
+    """Idempotency keys of source creation, one per (agent, key).
+
+    A record goes with its agent and with its source (cascade)."""
+
+    async def get(self, agent_id: uuid.UUID, key: str) -> IdempotencyRecord | None: ...
+
+    async def add(self, record: IdempotencyRecord) -> None:
+        """DuplicateKey when the agent already has a record under this key (at the latest
+        at commit), so two racing first requests cannot both create a source."""
+        ...
+
+    async def delete(self, agent_id: uuid.UUID, key: str) -> bool: ...
+
+    async def delete_created_before(self, cutoff: datetime, *, limit: int) -> int:
+        """Delete records created before ``cutoff`` (expired), at most ``limit``."""
+        ...
+
+
 class UnitOfWork(Protocol):
     agents: AgentRepository
     sources: SourceRepository
     jobs: JobRepository
     webhooks: WebhookRepository
     deliveries: DeliveryRepository
+    api_keys: ApiKeyRepository
+    idempotency: IdempotencyRepository
 
     async def __aenter__(self) -> UnitOfWork: ...
 
@@ -203,8 +241,10 @@ class Store(Protocol):
 
 __all__ = [
     "AgentRepository",
+    "ApiKeyRepository",
     "DeliveryRepository",
     "DuplicateKey",
+    "IdempotencyRepository",
     "JobRepository",
     "SourceRepository",
     "StaleDelivery",

@@ -31,8 +31,10 @@ from adapters.sqlalchemy.migrations import upgrade, upgrade_async
 from adapters.sqlalchemy.store import SqlAlchemyStore
 from adapters.sqlalchemy.tables import metadata
 from conftest import blocking
+from domain.access import ApiKey, hash_api_key
 from domain.agents import Agent
 from domain.errors import StaleDelivery
+from domain.idempotency import IdempotencyRecord
 from domain.jobs import Job, JobStatus, JobType
 from domain.pagination import Cursor, PageRequest
 from domain.retry import RetryPolicy
@@ -61,7 +63,9 @@ async def _empty_postgres(url: str) -> None:
     engine = create_async_engine(url, poolclass=NullPool)
     try:
         async with engine.begin() as connection:
-            await connection.execute(sa.text("TRUNCATE webhook_deliveries, webhooks, jobs, data_sources, agents"))
+            await connection.execute(
+                sa.text("TRUNCATE webhook_deliveries, webhooks, jobs, data_sources, agents CASCADE")
+            )
     finally:
         await engine.dispose()
 
@@ -1052,6 +1056,143 @@ async def test_deliveries_outlive_their_job_but_not_their_agent(store: Store) ->
 async def test_a_delivery_needs_an_existing_agent(store: Store) -> None:
     with pytest.raises(StoreError):
         await add_deliveries(store, make_delivery(make_agent()))
+
+
+# -- API keys and idempotency records ----------------------------------------------------------
+
+
+async def test_api_key_found_by_its_hash_and_revoked_per_agent(store: Store) -> None:
+    agent, _ = await seed(store)
+    first, first_secret = ApiKey.issue(agent.id, T0)
+    second, _ = ApiKey.issue(agent.id, T0 + timedelta(seconds=1))
+    async with store.unit_of_work() as uow:
+        await uow.api_keys.add(first)
+        await uow.api_keys.add(second)
+        await uow.commit()
+    async with store.unit_of_work(read_only=True) as uow:
+        assert await uow.api_keys.find(hash_api_key(first_secret)) == first
+        assert await uow.api_keys.find(hash_api_key("slk_unknown")) is None
+    async with store.unit_of_work() as uow:
+        assert await uow.api_keys.delete_for_agent(agent.id) == 2
+        await uow.commit()
+    async with store.unit_of_work(read_only=True) as uow:
+        assert await uow.api_keys.find(first.key_hash) is None
+        assert await uow.api_keys.find(second.key_hash) is None
+
+
+async def test_an_api_key_hash_is_unique_and_needs_its_agent(store: Store) -> None:
+    agent, _ = await seed(store)
+    key, _ = ApiKey.issue(agent.id, T0)
+    async with store.unit_of_work() as uow:
+        await uow.api_keys.add(key)
+        await uow.commit()
+    twin = ApiKey(id=uuid.uuid4(), agent_id=agent.id, key_hash=key.key_hash, created_at=T0)
+    with pytest.raises(DuplicateKey):
+        async with store.unit_of_work() as uow:
+            await uow.api_keys.add(twin)
+            await uow.commit()
+    orphan, _ = ApiKey.issue(uuid.uuid4(), T0)
+    with pytest.raises(StoreError):
+        async with store.unit_of_work() as uow:
+            await uow.api_keys.add(orphan)
+            await uow.commit()
+
+
+def make_record(source: Source, key: str = "retry-1", now: datetime = T0) -> IdempotencyRecord:
+    return IdempotencyRecord(
+        agent_id=source.agent_id,
+        key=key,
+        request_hash="a" * 64,
+        source_id=source.id,
+        job_id=uuid.uuid4(),
+        created_at=now,
+    )
+
+
+async def add_record(store: Store, record: IdempotencyRecord) -> None:
+    async with store.unit_of_work() as uow:
+        await uow.idempotency.add(record)
+        await uow.commit()
+
+
+async def get_record(store: Store, agent_id: uuid.UUID, key: str) -> IdempotencyRecord | None:
+    async with store.unit_of_work(read_only=True) as uow:
+        return await uow.idempotency.get(agent_id, key)
+
+
+async def test_idempotency_record_round_trip_and_one_per_agent_and_key(store: Store) -> None:
+    agent, source = await seed(store)
+    record = make_record(source, now=T0 + timedelta(microseconds=3))
+    await add_record(store, record)
+    assert await get_record(store, agent.id, "retry-1") == record
+    assert await get_record(store, agent.id, "retry-2") is None
+    with pytest.raises(DuplicateKey):
+        await add_record(store, make_record(source))
+    other, other_source = await seed(store)
+    await add_record(store, make_record(other_source))  # the same key of another agent
+    assert (await get_record(store, other.id, "retry-1")) is not None
+    async with store.unit_of_work() as uow:
+        assert await uow.idempotency.delete(agent.id, "retry-1")
+        assert not await uow.idempotency.delete(agent.id, "retry-1")
+        await uow.commit()
+    assert await get_record(store, agent.id, "retry-1") is None
+
+
+async def test_racing_first_requests_cannot_both_record_a_key(store: Store) -> None:
+    _, source = await seed(store)
+    async with store.unit_of_work() as first:
+        await first.idempotency.add(make_record(source))
+        await first.commit()
+    with pytest.raises(DuplicateKey):
+        async with store.unit_of_work() as second:
+            await second.sources.add(make_source_for(source.agent_id))
+            await second.idempotency.add(make_record(source))
+            await second.commit()
+
+
+def make_source_for(agent_id: uuid.UUID) -> Source:
+    return Source.new(agent_id=agent_id, name="second", type=SourceType.TEXT, now=T0)
+
+
+async def test_an_idempotency_record_goes_with_its_source_and_its_agent(store: Store) -> None:
+    agent, source = await seed(store)
+    second = make_source_for(agent.id)
+    async with store.unit_of_work() as uow:
+        await uow.sources.add(second)
+        await uow.idempotency.add(make_record(source, key="a"))
+        await uow.idempotency.add(make_record(second, key="b"))
+        await uow.commit()
+    async with store.unit_of_work() as uow:
+        await uow.sources.delete(source.id)
+        await uow.commit()
+    assert await get_record(store, agent.id, "a") is None
+    assert await get_record(store, agent.id, "b") is not None
+    async with store.unit_of_work() as uow:
+        await uow.agents.delete(agent.id)
+        await uow.commit()
+    assert await get_record(store, agent.id, "b") is None
+
+
+async def test_an_idempotency_record_needs_its_source(store: Store) -> None:
+    agent, _ = await seed(store)
+    with pytest.raises(StoreError):
+        await add_record(store, make_record(make_source_for(agent.id)))
+
+
+async def test_expired_idempotency_records_are_deleted_in_bounded_batches(store: Store) -> None:
+    agent, source = await seed(store)
+    for i in range(5):
+        await add_record(store, make_record(source, key=f"k{i}", now=T0 + timedelta(hours=i)))
+    cutoff = T0 + timedelta(hours=3)  # k0, k1, k2 are older
+    async with store.unit_of_work() as uow:
+        assert await uow.idempotency.delete_created_before(cutoff, limit=2) == 2
+        await uow.commit()
+    assert await get_record(store, agent.id, "k0") is None and await get_record(store, agent.id, "k1") is None
+    async with store.unit_of_work() as uow:
+        assert await uow.idempotency.delete_created_before(cutoff, limit=10) == 1
+        await uow.commit()
+    remaining = [await get_record(store, agent.id, f"k{i}") for i in range(5)]
+    assert [r is not None for r in remaining] == [False, False, False, True, True]
 
 
 # -- availability ----------------------------------------------------------------------------

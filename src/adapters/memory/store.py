@@ -29,21 +29,25 @@ import copy
 import dataclasses
 import threading
 import uuid
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import TypeVar
 
+from domain.access import ApiKey
 from domain.agents import Agent
+from domain.idempotency import IdempotencyRecord
 from domain.jobs import ACTIVE_STATUSES, TERMINAL_STATUSES, Job, JobCensus, JobStatus, JobType
 from domain.pagination import Cursor, Page, PageRequest
 from domain.sources import Source
 from domain.webhooks import Webhook, WebhookDelivery
 from ports.store import (
     AgentRepository,
+    ApiKeyRepository,
     DeliveryRepository,
     DuplicateKey,
+    IdempotencyRepository,
     JobRepository,
     SourceRepository,
     StaleJob,
@@ -52,7 +56,8 @@ from ports.store import (
     WebhookRepository,
 )
 
-Row = TypeVar("Row", Agent, Source, Job, Webhook, WebhookDelivery)
+Row = TypeVar("Row", Agent, Source, Job, Webhook, WebhookDelivery, ApiKey, IdempotencyRecord)
+Key = TypeVar("Key", bound=Hashable)
 # Rows with an id of their own, listed newest first.
 Listed = TypeVar("Listed", Agent, Source, Job, WebhookDelivery)
 
@@ -67,10 +72,19 @@ class _Tables:
     # Keyed by agent id: one webhook per agent.
     webhooks: dict[uuid.UUID, Webhook] = field(default_factory=dict)
     deliveries: dict[uuid.UUID, WebhookDelivery] = field(default_factory=dict)
+    # Keyed by key id, and by (agent id, key): see ``access_store.py``.
+    api_keys: dict[uuid.UUID, ApiKey] = field(default_factory=dict)
+    idempotency: dict[tuple[uuid.UUID, str], IdempotencyRecord] = field(default_factory=dict)
 
     def copy(self) -> _Tables:
         return _Tables(
-            dict(self.agents), dict(self.sources), dict(self.jobs), dict(self.webhooks), dict(self.deliveries)
+            dict(self.agents),
+            dict(self.sources),
+            dict(self.jobs),
+            dict(self.webhooks),
+            dict(self.deliveries),
+            dict(self.api_keys),
+            dict(self.idempotency),
         )
 
 
@@ -160,6 +174,10 @@ class MemoryUnitOfWork:
 
         self.webhooks: WebhookRepository = MemoryWebhookRepository(self)
         self.deliveries: DeliveryRepository = MemoryDeliveryRepository(self)
+        from adapters.memory.access_store import MemoryApiKeyRepository, MemoryIdempotencyRepository
+
+        self.api_keys: ApiKeyRepository = MemoryApiKeyRepository(self)
+        self.idempotency: IdempotencyRepository = MemoryIdempotencyRepository(self)
 
     async def __aenter__(self) -> MemoryUnitOfWork:
         if self._open:
@@ -248,6 +266,16 @@ class MemoryUnitOfWork:
     def all_deliveries(self) -> Iterator[WebhookDelivery]:
         return _all_visible(self._staged.deliveries, self._store.committed.deliveries)
 
+    def all_api_keys(self) -> Iterator[ApiKey]:
+        return _all_visible(self._staged.api_keys, self._store.committed.api_keys)
+
+    def idempotency_record(self, key: tuple[uuid.UUID, str]) -> IdempotencyRecord | None:
+        staged = self._staged.idempotency
+        return staged[key] if key in staged else self._store.committed.idempotency.get(key)
+
+    def all_idempotency_records(self) -> Iterator[IdempotencyRecord]:
+        return _all_visible(self._staged.idempotency, self._store.committed.idempotency)
+
     @property
     def staged(self) -> _Staged:
         return self._staged
@@ -262,6 +290,8 @@ class _Staged:
     jobs: dict[uuid.UUID, Job | None] = field(default_factory=dict)
     webhooks: dict[uuid.UUID, Webhook | None] = field(default_factory=dict)
     deliveries: dict[uuid.UUID, WebhookDelivery | None] = field(default_factory=dict)
+    api_keys: dict[uuid.UUID, ApiKey | None] = field(default_factory=dict)
+    idempotency: dict[tuple[uuid.UUID, str], IdempotencyRecord | None] = field(default_factory=dict)
 
     def delete_agent(self, uow: MemoryUnitOfWork, agent_id: uuid.UUID) -> None:
         self.agents[agent_id] = None
@@ -275,12 +305,21 @@ class _Staged:
         for delivery in list(uow.all_deliveries()):
             if delivery.agent_id == agent_id:
                 self.deliveries[delivery.id] = None
+        for key in list(uow.all_api_keys()):
+            if key.agent_id == agent_id:
+                self.api_keys[key.id] = None
+        for record in list(uow.all_idempotency_records()):
+            if record.agent_id == agent_id:
+                self.idempotency[(record.agent_id, record.key)] = None
 
     def delete_source(self, uow: MemoryUnitOfWork, source_id: uuid.UUID) -> None:
         self.sources[source_id] = None
         for job in list(uow.all_jobs()):
             if job.data_source_id == source_id:
                 self.jobs[job.id] = None
+        for record in list(uow.all_idempotency_records()):
+            if record.source_id == source_id:
+                self.idempotency[(record.agent_id, record.key)] = None
 
 
 class MemoryAgentRepository:
@@ -554,7 +593,7 @@ def _visible(staged: dict[uuid.UUID, Row | None], committed: dict[uuid.UUID, Row
     return staged[key] if key in staged else committed.get(key)
 
 
-def _all_visible(staged: dict[uuid.UUID, Row | None], committed: dict[uuid.UUID, Row]) -> Iterator[Row]:
+def _all_visible(staged: Mapping[Key, Row | None], committed: Mapping[Key, Row]) -> Iterator[Row]:
     for key, row in committed.items():
         if key not in staged:
             yield row
@@ -629,6 +668,10 @@ def _delete_agent(tables: _Tables, agent_id: uuid.UUID) -> None:
     tables.webhooks.pop(agent_id, None)
     for delivery_id in [d.id for d in tables.deliveries.values() if d.agent_id == agent_id]:
         del tables.deliveries[delivery_id]
+    for key_id in [k.id for k in tables.api_keys.values() if k.agent_id == agent_id]:
+        del tables.api_keys[key_id]
+    for ident in [i for i, r in tables.idempotency.items() if r.agent_id == agent_id]:
+        del tables.idempotency[ident]
 
 
 def _delete_source(tables: _Tables, source_id: uuid.UUID) -> None:
@@ -636,6 +679,8 @@ def _delete_source(tables: _Tables, source_id: uuid.UUID) -> None:
         return
     for job_id in [j.id for j in tables.jobs.values() if j.data_source_id == source_id]:
         del tables.jobs[job_id]
+    for ident in [i for i, r in tables.idempotency.items() if r.source_id == source_id]:
+        del tables.idempotency[ident]
 
 
 def _newest_key(row: Agent | Source | Job | WebhookDelivery) -> tuple[datetime, uuid.UUID]:

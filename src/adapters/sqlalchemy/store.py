@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from adapters.sqlalchemy.access_repositories import SqlAlchemyApiKeyRepository, SqlAlchemyIdempotencyRepository
 from adapters.sqlalchemy.engine import READ_ONLY, EngineSettings, create_engine
 from adapters.sqlalchemy.errors import translate, translate_errors
 from adapters.sqlalchemy.repositories import (
@@ -34,7 +35,9 @@ from adapters.sqlalchemy.repositories import (
 from adapters.sqlalchemy.webhook_repositories import SqlAlchemyDeliveryRepository, SqlAlchemyWebhookRepository
 from ports.store import (
     AgentRepository,
+    ApiKeyRepository,
     DeliveryRepository,
+    IdempotencyRepository,
     JobRepository,
     SourceRepository,
     StoreError,
@@ -84,6 +87,8 @@ class SqlAlchemyUnitOfWork:
         self.jobs: JobRepository = SqlAlchemyJobRepository(self)
         self.webhooks: WebhookRepository = SqlAlchemyWebhookRepository(self)
         self.deliveries: DeliveryRepository = SqlAlchemyDeliveryRepository(self)
+        self.api_keys: ApiKeyRepository = SqlAlchemyApiKeyRepository(self)
+        self.idempotency: IdempotencyRepository = SqlAlchemyIdempotencyRepository(self)
 
     async def __aenter__(self) -> SqlAlchemyUnitOfWork:
         if self._connection is not None:

@@ -202,3 +202,28 @@ sa.Index(
     webhook_deliveries.c.id,
 )
 sa.Index("ix_webhook_deliveries_status_finished_at", webhook_deliveries.c.status, webhook_deliveries.c.finished_at)
+
+# -- access and idempotency ---------------------------------------------------------------------
+# An API key is kept only as its SHA-256 (unique: the lookup of every request). An
+# idempotency record goes with its agent and with the source it created.
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.Uuid(), primary_key=True),
+    sa.Column("agent_id", sa.Uuid(), sa.ForeignKey("agents.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", UtcDateTime(), nullable=False, server_default=NOW),
+)
+
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("agent_id", sa.Uuid(), sa.ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("source_id", sa.Uuid(), sa.ForeignKey("data_sources.id", ondelete="CASCADE"), nullable=False, index=True),
+    # No foreign key: jobs are cleaned up on their own schedule.
+    sa.Column("job_id", sa.Uuid(), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False, server_default=NOW, index=True),
+)
