@@ -16,6 +16,7 @@ from dependency_injector import containers, providers
 from adapters.system.clock import SystemClock, SystemRandom
 from domain.chunking import CharacterMeasure
 from domain.retry import RetryPolicy
+from domain.services.access import AccessService
 from domain.services.agents import AgentService
 from domain.services.deliverer import WebhookDeliverer
 from domain.services.deps import Limits, Ports, ServiceConfig
@@ -176,7 +177,10 @@ def _service_config(settings: Settings, worker_id: str | None) -> ServiceConfig:
             max_upload_bytes=limits.max_upload_bytes,
             max_query_chars=limits.max_query_chars,
             max_top_k=limits.max_top_k,
+            max_name_chars=limits.max_name_chars,
+            max_page_size=limits.max_page_size,
         ),
+        idempotency_ttl_seconds=settings.idempotency_ttl_hours * 3600,
         embed_batch_size=settings.embed_batch_size,
         embed_timeout_seconds=settings.embed_timeout_seconds,
         vector_timeout_seconds=settings.vector_timeout_seconds,
@@ -238,6 +242,7 @@ class Container(containers.DeclarativeContainer):
     maintenance = providers.Singleton(Maintenance, ports, config)
     webhooks = providers.Singleton(WebhookService, ports, config)
     deliverer = providers.Singleton(WebhookDeliverer, ports, config)
+    access = providers.Singleton(AccessService, ports, settings.provided.admin_api_key)
 
 
 def build_container(settings: Settings | None = None, **overrides: Any) -> Container:

@@ -69,6 +69,16 @@ SETTINGS_DOC: list[tuple[str, str, str]] = [
         "(CRAWL_ALLOW_PRIVATE_NETWORKS, else 0)",
         "`1` lets webhooks reach loopback, private and link-local addresses (never in production).",
     ),
+    (
+        "SLUICE_ADMIN_API_KEY",
+        "(unset: auth off)",
+        "Admin key (at least 16 characters): `Authorization: Bearer <key>` may do everything. "
+        "Unset: no authentication, and `sluice serve` listens on loopback only.",
+    ),
+    ("IDEMPOTENCY_TTL_HOURS", "24", "How long an `Idempotency-Key` of source creation is remembered."),
+    ("MAX_REQUEST_BODY_MB", "6 * MAX_TEXT_MB + 1", "Largest request body of any JSON endpoint (413 past it)."),
+    ("MAX_NAME_CHARS", "200", "Longest agent or source name (at most 200: the column's width)."),
+    ("MAX_PAGE_SIZE", "200", "Largest `limit` of a list (at most 200)."),
     ("LOG_LEVEL", "INFO", "Logging level."),
     ("LOG_FORMAT", "json", "`json` (one object per line) or `console`; `console` by default on a terminal."),
 ]
@@ -202,15 +212,47 @@ class LimitSettings:
     max_upload_bytes: int = 50 * MB
     max_query_chars: int = 8000
     max_top_k: int = 100
+    max_request_body_bytes: int = 0  # 0: derived from max_text_bytes (see request_body_limit)
+    max_name_chars: int = 200
+    max_page_size: int = 200
+
+    @property
+    def request_body_limit(self) -> int:
+        # JSON escapes can make a text body several times its decoded size; the text limit
+        # itself is checked after decoding, with a message that names it.
+        return self.max_request_body_bytes or self.max_text_bytes * 6 + MB
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> LimitSettings:
+        body = _float(env, "MAX_REQUEST_BODY_MB", 0)
         return cls(
             max_text_bytes=int(_float(env, "MAX_TEXT_MB", 16, minimum=0.001) * MB),
             max_upload_bytes=int(_float(env, "MAX_UPLOAD_MB", 50, minimum=0.001) * MB),
             max_query_chars=_int(env, "MAX_QUERY_CHARS", 8000, minimum=1),
             max_top_k=_int(env, "MAX_TOP_K", 100, minimum=1),
+            max_request_body_bytes=int(body * MB),
+            max_name_chars=_bounded(env, "MAX_NAME_CHARS", 200, maximum=200),
+            max_page_size=_bounded(env, "MAX_PAGE_SIZE", 200, maximum=200),
         )
+
+
+def _bounded(env: Mapping[str, str], name: str, default: int, *, maximum: int) -> int:
+    value = _int(env, name, default, minimum=1)
+    if value > maximum:
+        raise InvalidInput(f"{name} must be at most {maximum}")
+    return value
+
+
+MIN_ADMIN_KEY_LENGTH = 16
+
+
+def _admin_key(env: Mapping[str, str]) -> str | None:
+    key = env.get("SLUICE_ADMIN_API_KEY", "").strip()
+    if not key:
+        return None
+    if len(key) < MIN_ADMIN_KEY_LENGTH:
+        raise InvalidInput(f"SLUICE_ADMIN_API_KEY must be at least {MIN_ADMIN_KEY_LENGTH} characters")
+    return key
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,6 +315,8 @@ class Settings:
     embed_cache_mb: int = 256
     pinecone: PineconeSettings = field(default_factory=PineconeSettings)
     log_level: str = "INFO"
+    admin_api_key: str | None = None
+    idempotency_ttl_hours: float = 24.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -298,7 +342,14 @@ class Settings:
             embed_cache_mb=_int(env, "EMBED_CACHE_MB", 256),
             pinecone=PineconeSettings.from_env(env),
             log_level=env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
+            admin_api_key=_admin_key(env),
+            idempotency_ttl_hours=_float(env, "IDEMPOTENCY_TTL_HOURS", 24.0, minimum=0.001),
         )
+
+    @property
+    def auth_enabled(self) -> bool:
+        """Without an admin key there is no authentication (loopback only)."""
+        return self.admin_api_key is not None
 
     @property
     def sqlite_url(self) -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-from domain.agents import Agent, AgentStats
-from domain.errors import NotFound
+from domain.agents import Agent, AgentStats, clean_name
+from domain.errors import LimitExceeded, NotFound
 from domain.pagination import Page, PageRequest
 from domain.services.deps import Ports, ServiceConfig
 from domain.services.jobs import cancel_active_jobs
@@ -17,11 +17,16 @@ class AgentService:
         self._config = config
 
     async def create_agent(self, name: str, *, description: str | None = None) -> Agent:
-        agent = Agent.new(name=name, description=description, now=self._ports.clock.now())
+        agent = self.new_agent(name, description=description)
         async with self._ports.store.unit_of_work() as uow:
             await uow.agents.add(agent)
             await uow.commit()
         return agent
+
+    def new_agent(self, name: str, *, description: str | None = None) -> Agent:
+        """An agent not stored yet, its name checked against ``MAX_NAME_CHARS``."""
+        check_name(clean_name(name), self._config.limits.max_name_chars)
+        return Agent.new(name=name, description=description, now=self._ports.clock.now())
 
     async def get_agent(self, agent_id: uuid.UUID) -> Agent:
         async with self._ports.store.unit_of_work(read_only=True) as uow:
@@ -62,3 +67,9 @@ class AgentService:
         async with self._ports.store.unit_of_work() as uow:
             await uow.agents.delete(agent.id)
             await uow.commit()
+
+
+def check_name(name: str, limit: int) -> None:
+    """Refuse a name over ``MAX_NAME_CHARS`` (agents and sources alike)."""
+    if len(name) > limit:
+        raise LimitExceeded("max_name_chars", f"name is {len(name)} characters; the limit is {limit} (MAX_NAME_CHARS)")

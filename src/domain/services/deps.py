@@ -47,6 +47,8 @@ class Limits:
     max_query_chars: int = 8_000
     max_top_k: int = 100
     max_sources_per_agent: int = 100_000
+    max_name_chars: int = 200
+    max_page_size: int = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +70,8 @@ class ServiceConfig:
     # A provider call that fails transiently is tried this many times within an attempt.
     step_tries: int = 4
     step_retry_seconds: float = 0.25
+    # An Idempotency-Key of source creation is remembered this long.
+    idempotency_ttl_seconds: float = 24 * 3600.0
 
     @property
     def lease(self) -> timedelta:

@@ -7,7 +7,7 @@ runs on start-up and then every few seconds in every worker:
 * a processing job whose lease expired (its worker was killed, hung or cut off) goes
   back to pending with the attempt counted, or fails when it has none left;
 * terminal jobs older than ``JOB_CLEANUP_DAYS`` are deleted, and so are finished
-  webhook deliveries.
+  webhook deliveries; idempotency keys older than ``IDEMPOTENCY_TTL_HOURS`` are forgotten.
 """
 
 from __future__ import annotations
@@ -99,4 +99,18 @@ class Maintenance:
                 pruned = await uow.deliveries.delete_finished_before(cutoff, limit=self._batch)
                 await uow.commit()
             if pruned < self._batch:
+                break
+        await self.forget_idempotency_keys()
+        return total
+
+    async def forget_idempotency_keys(self) -> int:
+        """Delete idempotency records older than ``IDEMPOTENCY_TTL_HOURS``; how many."""
+        cutoff = self._ports.clock.now() - timedelta(seconds=self._config.idempotency_ttl_seconds)
+        total = 0
+        while True:
+            async with self._ports.store.unit_of_work() as uow:
+                deleted = await uow.idempotency.delete_created_before(cutoff, limit=self._batch)
+                await uow.commit()
+            total += deleted
+            if deleted < self._batch:
                 return total

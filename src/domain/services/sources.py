@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from domain.errors import Conflict, InvalidInput, LimitExceeded, NotFound
+from domain.idempotency import IdempotencyClaim, IdempotencyRecord
 from domain.jobs import Job
 from domain.pagination import Page, PageRequest
+from domain.services.agents import check_name
 from domain.services.deps import Ports, ServiceConfig
 from domain.services.jobs import cancel_active_jobs
 from domain.sources import ChunkingOptions, Source, SourceType, default_text_name, validate_metadata
+
+if TYPE_CHECKING:
+    from ports.store import UnitOfWork
 
 TEXT_SLICE = 1 << 20
 
@@ -36,6 +42,7 @@ class SourceService:
         chunking: ChunkingOptions | None = None,
         metadata: dict[str, Any] | None = None,
         priority: int | None = None,
+        idempotency: IdempotencyClaim | None = None,
     ) -> tuple[Source, Job]:
         """Store the text, then create the source and its job in one transaction."""
         if not text.strip():
@@ -45,9 +52,10 @@ class SourceService:
         if len(data) > limit:
             raise LimitExceeded("max_text_bytes", f"text is {len(data)} bytes; the limit is {limit} (MAX_TEXT_MB)")
         options = self._options(chunking, metadata)
+        max_name = self._config.limits.max_name_chars
         source = Source.new(
             agent_id=agent_id,
-            name=name if name is not None else default_text_name(text),
+            name=name if name is not None else default_text_name(text)[:max_name],
             type=SourceType.TEXT,
             now=self._ports.clock.now(),
             options=options,
@@ -59,7 +67,9 @@ class SourceService:
             for i in range(0, len(data), TEXT_SLICE):
                 yield data[i : i + TEXT_SLICE]
 
-        return await self.add_source(source, body(), blob_name="content.txt", priority=priority)
+        return await self.add_source(
+            source, body(), blob_name="content.txt", priority=priority, idempotency=idempotency
+        )
 
     async def add_source(
         self,
@@ -69,12 +79,21 @@ class SourceService:
         blob_name: str | None = None,
         priority: int | None = None,
         max_bytes: int | None = None,
+        idempotency: IdempotencyClaim | None = None,
     ) -> tuple[Source, Job]:
         """Store the content (if any), commit source + pending job together, dispatch.
 
         The content is stored first: a crash after it leaves an orphan file at worst,
         never a job whose input is missing.
+
+        With ``idempotency`` (the request's ``Idempotency-Key``), a request seen before
+        answers with the source and job it created (``idempotency.replayed`` becomes
+        True) and creates nothing; the same key with another request is a Conflict. The
+        key is recorded in the transaction that creates the source.
         """
+        check_name(source.name, self._config.limits.max_name_chars)
+        if idempotency is not None and (earlier := await self._replay(source.agent_id, idempotency)):
+            return earlier
         await self._require_agent(source.agent_id)
         if content is not None:
             source.blob_key = blob_key(source.agent_id, source.id, blob_name or "content")
@@ -95,14 +114,58 @@ class SourceService:
                     raise NotFound("agent", source.agent_id)
                 await uow.sources.add(source)
                 await uow.jobs.add(job)
+                if idempotency is not None:
+                    await self._record(uow, source, job, idempotency)
                 await uow.commit()
-        except BaseException:
+        except BaseException as exc:
             if source.blob_key:
                 await self._ports.blobs.delete(source.blob_key)
+            # Another request with this key committed first: answer with its result.
+            raced = idempotency is not None and isinstance(exc, Conflict)
+            if raced and idempotency and (earlier := await self._replay(source.agent_id, idempotency)):
+                return earlier
             raise
         await self._ports.publish(job)
         await self._ports.dispatch(job)
         return source, job
+
+    async def _replay(self, agent_id: uuid.UUID, claim: IdempotencyClaim) -> tuple[Source, Job] | None:
+        """The source and job an earlier request with this key created, if any."""
+        async with self._ports.store.unit_of_work(read_only=True) as uow:
+            record = await uow.idempotency.get(agent_id, claim.key)
+            if record is None or record.expired(self._ports.clock.now(), self._ttl):
+                return None
+            record.check(claim)
+            source = await uow.sources.get(record.source_id)
+            job = await uow.jobs.get(record.job_id)
+        if source is None or job is None:
+            return None
+        claim.replayed = True
+        return source, job
+
+    async def _record(self, uow: UnitOfWork, source: Source, job: Job, claim: IdempotencyClaim) -> None:
+        existing = await uow.idempotency.get(source.agent_id, claim.key)
+        if existing is not None:
+            if not existing.expired(self._ports.clock.now(), self._ttl):
+                raise Conflict(
+                    f"Idempotency-Key {claim.key!r} belongs to a request whose source or job is gone; use a new key",
+                    code="idempotency_key_reused",
+                )
+            await uow.idempotency.delete(source.agent_id, claim.key)
+        await uow.idempotency.add(
+            IdempotencyRecord(
+                agent_id=source.agent_id,
+                key=claim.key,
+                request_hash=claim.request_hash,
+                source_id=source.id,
+                job_id=job.id,
+                created_at=self._ports.clock.now(),
+            )
+        )
+
+    @property
+    def _ttl(self) -> timedelta:
+        return timedelta(seconds=self._config.idempotency_ttl_seconds)
 
     def _options(self, chunking: ChunkingOptions | None, metadata: dict[str, Any] | None) -> dict[str, Any]:
         options: dict[str, Any] = {}

@@ -10,7 +10,9 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from domain.pagination import PageRequest
+from domain.services.access import AccessService
 from domain.services.agents import AgentService
+from entrypoints.api.keys import AgentCreated
 from entrypoints.api.schemas import AgentCreate, AgentOut, Deleted, Ok, OkPage, page_of
 
 
@@ -18,10 +20,13 @@ class AgentController(Controller):
     path = "/api/agents"
     tags = ["agents"]
 
-    @post("/", summary="Create an agent")
-    async def create_agent(self, data: JSONBody[AgentCreate], agents: NamedDependency[AgentService]) -> Ok[AgentOut]:
-        agent = await agents.create_agent(data.name, description=data.description)
-        return Ok(data=AgentOut.of(agent))
+    @post("/", summary="Create an agent; the answer holds its API key (shown only this once)")
+    async def create_agent(
+        self, data: JSONBody[AgentCreate], agents: NamedDependency[AgentService], access: NamedDependency[AccessService]
+    ) -> Ok[AgentCreated]:
+        agent = agents.new_agent(data.name, description=data.description)
+        key = await access.create_agent(agent)
+        return Ok(data=AgentCreated.created(agent, key))
 
     @get("/", summary="List agents, newest first")
     async def list_agents(

@@ -13,9 +13,11 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
 import sluice
+from entrypoints.api.access import authorize, principal_of
 from entrypoints.api.agents import AgentController
 from entrypoints.api.errors import EXCEPTION_HANDLERS
 from entrypoints.api.jobs import AgentJobController, JobController
+from entrypoints.api.keys import KeyController
 from entrypoints.api.openapi import document_errors
 from entrypoints.api.operations import health, latency_middleware, metrics, ready
 from entrypoints.api.realtime import RealtimeController
@@ -45,6 +47,8 @@ def create_app(
     settings: Settings = container.settings()
     if migrate_on_start is None:
         migrate_on_start = settings.is_embedded_store
+    if not settings.auth_enabled:
+        log.warning("authentication is off (no SLUICE_ADMIN_API_KEY): every caller may do everything")
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -60,9 +64,7 @@ def create_app(
                 await worker.stop()
             await close(container)
 
-    # JSON escapes can make a text body several times its decoded size; the text limit
-    # itself is checked after decoding, with a message that names it.
-    body_limit = settings.limits.max_text_bytes * 6 + (1 << 20)
+    body_limit = settings.limits.request_body_limit
 
     app = Litestar(
         route_handlers=[
@@ -76,7 +78,9 @@ def create_app(
             SearchController,
             RealtimeController,
             WebhookController,
+            KeyController,
         ],
+        guards=[authorize],
         dependencies={
             "agents": _provide(container.agents),
             "sources": _provide(container.sources),
@@ -87,6 +91,8 @@ def create_app(
             "operations": _provide(container.operations),
             "telemetry": _provide(container.telemetry),
             "service_config": _provide(container.config),
+            "access": _provide(container.access),
+            "principal": Provide(principal_of, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[latency_middleware(container.telemetry())],

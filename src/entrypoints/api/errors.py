@@ -9,6 +9,7 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
+    HTTP_401_UNAUTHORIZED,
     HTTP_404_NOT_FOUND,
     HTTP_409_CONFLICT,
     HTTP_413_REQUEST_ENTITY_TOO_LARGE,
@@ -25,6 +26,7 @@ from domain.errors import (
     PermanentError,
     SluiceError,
     TransientError,
+    Unauthenticated,
 )
 
 log = logging.getLogger("sluice.api")
@@ -48,6 +50,8 @@ HTTP_CODES = {
 
 
 def status_of(exc: SluiceError) -> int:
+    if isinstance(exc, Unauthenticated):
+        return HTTP_401_UNAUTHORIZED
     if isinstance(exc, NotFound):
         return HTTP_404_NOT_FOUND
     if isinstance(exc, IllegalTransition | Conflict):
@@ -75,6 +79,8 @@ def sluice_error(_: Request, exc: SluiceError) -> Response:
     if status >= 500:
         log.error("request failed: %s", exc.message)
     headers = {"Retry-After": "5"} if status == HTTP_503_SERVICE_UNAVAILABLE else None
+    if status == HTTP_401_UNAUTHORIZED:
+        headers = {"WWW-Authenticate": 'Bearer realm="sluice"'}
     return envelope(status, exc.code, exc.message, headers=headers)
 
 

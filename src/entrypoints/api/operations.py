@@ -22,12 +22,17 @@ class Readiness(Camel, kw_only=True):
     checks: list[ReadyCheck]
 
 
-@get("/health", tags=["operations"], summary="The process is up")
+@get("/health", tags=["operations"], summary="The process is up", opt={"public": True})
 async def health() -> Ok[Health]:
     return Ok(data=Health(status="ok", version=sluice.__version__))
 
 
-@get("/ready", tags=["operations"], summary="Database, queue and vector index reachable (503 otherwise)")
+@get(
+    "/ready",
+    tags=["operations"],
+    summary="Database, queue and vector index reachable (503 otherwise)",
+    opt={"public": True},
+)
 async def ready(operations: NamedDependency[OperationsService]) -> Response[Ok[Readiness]]:
     checks = await operations.readiness()
     body = Readiness(

@@ -1,0 +1,103 @@
+"""Authentication and tenant scope, enforced once for every route.
+
+One app-wide guard runs before every handler (HTTP and WebSocket), after routing, so a
+route added later is covered without a line of its own:
+
+* ``opt={"public": True}`` routes (``/health``, ``/ready``) and the OpenAPI document are
+  open to all.
+* Otherwise the caller must authenticate (unless auth is off): ``Authorization: Bearer
+  <key>``; SSE and WebSocket routes also take ``?access_token=<key>``, since browsers'
+  EventSource and WebSocket cannot set headers. No key or a wrong key: 401.
+* A route with an ``agent_id`` in its path is the agent's: an agent key of another agent
+  gets 404, as if the agent did not exist. A route with a ``job_id`` is the job's agent's
+  (another agent's job: 404). Any other route is the admin's: an agent key gets 404 too
+  (agents list and create, ``/metrics``, global lists), so an agent key learns nothing
+  about what else exists.
+* ``limit`` above ``MAX_PAGE_SIZE`` is refused here, for every list at once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from litestar import Request
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+
+from domain.access import OPEN, Principal, bearer_token
+from domain.errors import LimitExceeded, NotFound
+from domain.services.access import AccessService
+from domain.services.jobs import JobService
+
+PUBLIC = {"public": True}
+EVENT_STREAM = "text/event-stream"
+QUERY_TOKEN = "access_token"
+
+
+def _token(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> str | None:
+    token = bearer_token(connection.headers.get("authorization"))
+    if token is None and (connection.scope["type"] == "websocket" or _is_event_stream(handler)):
+        token = connection.query_params.get(QUERY_TOKEN) or None
+    return token
+
+
+def _is_event_stream(handler: BaseRouteHandler) -> bool:
+    return str(getattr(handler, "media_type", "")).startswith(EVENT_STREAM)
+
+
+def _is_open_route(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> bool:
+    if handler.opt.get("public"):
+        return True
+    schema = connection.app.openapi_config
+    return schema is not None and bool(schema.path) and connection.scope["path"].startswith(str(schema.path))
+
+
+async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """The app-wide guard: see the module docstring."""
+    if _is_open_route(connection, handler):
+        return
+    container = connection.app.state["container"]
+    _check_page_size(connection, container.config().limits.max_page_size)
+    access: AccessService = container.access()
+    principal = await access.authenticate(_token(connection, handler))
+    connection.state["principal"] = principal
+    if principal.is_admin:
+        return
+    params = connection.path_params
+    if "agent_id" in params:
+        agent_id = _uuid(params["agent_id"])
+        if agent_id is None or not principal.can_reach(agent_id):
+            raise NotFound("agent", params["agent_id"])
+    elif "job_id" in params:
+        jobs: JobService = container.jobs()
+        await jobs.get_job(params["job_id"], agent_id=principal.agent_id)
+    else:
+        raise NotFound("route", connection.scope["path"])
+
+
+def _check_page_size(connection: ASGIConnection[Any, Any, Any, Any], limit: int) -> None:
+    raw = connection.query_params.get("limit")
+    if raw is None:
+        return
+    try:
+        value = int(raw)
+    except ValueError:
+        return  # not a number: the parameter's own validation says so
+    if value > limit:
+        raise LimitExceeded("max_page_size", f"limit is {value}; the largest page is {limit} (MAX_PAGE_SIZE)")
+
+
+def _uuid(value: Any) -> uuid.UUID | None:
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+def principal_of(request: Request[Any, Any, Any]) -> Principal:
+    """The caller, as the guard authenticated it (a dependency of handlers)."""
+    principal = request.state.get("principal")
+    return principal if isinstance(principal, Principal) else OPEN
