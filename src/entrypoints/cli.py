@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
 import signal
 import uuid
@@ -27,6 +28,16 @@ def main() -> None:
     """Sluice: turn an agent's files, text and websites into searchable vectors."""
 
 
+def is_loopback(host: str) -> bool:
+    """True for an address only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    if host.lower() in {"localhost", "localhost."}:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name that might resolve anywhere
+
+
 @main.command()
 @click.option("--host", default=None, help="Address to listen on [SLUICE_HOST, default 127.0.0.1].")
 @click.option("--port", type=int, default=None, help="Port to listen on [SLUICE_PORT, default 8000].")
@@ -41,6 +52,14 @@ def serve(host: str | None, port: int | None, no_worker: bool, reload: bool) -> 
     os.environ["SLUICE_RUN_WORKER"] = "0" if no_worker else "1"
     host = host or settings.host
     port = port or settings.port
+    if not settings.auth_enabled:
+        if not is_loopback(host):
+            raise click.UsageError(
+                f"refusing to listen on {host}: authentication is off (SLUICE_ADMIN_API_KEY is not set), "
+                "so anyone who can reach the port could do everything. Set SLUICE_ADMIN_API_KEY, "
+                "or listen on a loopback address (127.0.0.1, ::1, localhost)."
+            )
+        click.echo(f"Authentication is off (no SLUICE_ADMIN_API_KEY): listening on loopback only ({host}:{port}).")
     mode = "embedded" if settings.is_embedded_store and not settings.redis.url else "distributed"
     click.echo(
         f"Sluice {mode} mode: data in {settings.data_dir.resolve()}"

@@ -23,12 +23,14 @@ from typing import Any
 
 from litestar import Request
 from litestar.connection import ASGIConnection
+from litestar.exceptions import WebSocketException
 from litestar.handlers.base import BaseRouteHandler
 
 from domain.access import OPEN, Principal, bearer_token
-from domain.errors import LimitExceeded, NotFound
+from domain.errors import LimitExceeded, NotFound, SluiceError
 from domain.services.access import AccessService
 from domain.services.jobs import JobService
+from entrypoints.api.errors import status_of
 
 PUBLIC = {"public": True}
 EVENT_STREAM = "text/event-stream"
@@ -54,9 +56,21 @@ def _is_open_route(connection: ASGIConnection[Any, Any, Any, Any], handler: Base
 
 
 async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    """The app-wide guard: see the module docstring."""
+    """The app-wide guard: see the module docstring.
+
+    A WebSocket is refused by closing it with 4000 + the HTTP status (4401, 4404), so
+    a client can tell why (a plain error would close it as 4500)."""
     if _is_open_route(connection, handler):
         return
+    try:
+        await _authorize(connection, handler)
+    except SluiceError as exc:
+        if connection.scope["type"] != "websocket":
+            raise
+        raise WebSocketException(detail=exc.message, code=4000 + status_of(exc)) from exc
+
+
+async def _authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
     container = connection.app.state["container"]
     _check_page_size(connection, container.config().limits.max_page_size)
     access: AccessService = container.access()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from litestar import Controller, delete, get, post
+from litestar import Controller, Response, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
@@ -14,6 +14,7 @@ from domain.pagination import PageRequest
 from domain.services.deps import ServiceConfig
 from domain.services.sources import SourceService
 from domain.sources import ChunkingOptions, ChunkUnit
+from entrypoints.api.idempotency import IdempotencyKeyHeader, claim_of, created
 from entrypoints.api.schemas import ChunkingFields, Deleted, Ok, OkPage, SourceOut, TextSourceCreate, page_of
 
 
@@ -46,7 +47,9 @@ class SourceController(Controller):
         data: JSONBody[TextSourceCreate],
         sources: NamedDependency[SourceService],
         service_config: NamedDependency[ServiceConfig],
-    ) -> Ok[SourceOut]:
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> Response[Ok[SourceOut]]:
+        claim = claim_of(idempotency_key, "text", data)
         source, _ = await sources.create_text_source(
             agent_id,
             data.text,
@@ -54,8 +57,9 @@ class SourceController(Controller):
             chunking=chunking_of(data, service_config.chunking),
             metadata=data.metadata,
             priority=data.priority,
+            idempotency=claim,
         )
-        return Ok(data=SourceOut.of(source))
+        return created(Ok(data=SourceOut.of(source)), claim)
 
     @get("/", summary="List an agent's sources, newest first")
     async def list_sources(
