@@ -1379,4 +1379,4 @@ def test_upgrade_from_synchronous_code(tmp_path: Path) -> None:
     upgrade(f"sqlite+aiosqlite:///{path}")  # as ``sluice migrate`` will call it
     with sqlite3.connect(path) as connection:
         (revision,) = connection.execute("SELECT version_num FROM alembic_version").fetchone()
-    assert revision == "0002"
+    assert revision == "0003"

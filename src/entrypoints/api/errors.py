@@ -98,13 +98,26 @@ def validation_error(_: Request, exc: ValidationException) -> Response:
     return envelope(HTTP_400_BAD_REQUEST, "invalid_request", message, details)
 
 
-def http_error(_: Request, exc: HTTPException) -> Response:
+def http_error(request: Request, exc: HTTPException) -> Response:
     status = exc.status_code
     code = HTTP_CODES.get(status, "error")
     message = exc.detail or code.replace("_", " ")
     if status == HTTP_413_REQUEST_ENTITY_TOO_LARGE:
-        message = "the request body is larger than this server accepts"
+        message = f"the request body is larger than this endpoint accepts{_body_limit(request)}"
     return envelope(status, code, message, headers=exc.headers)
+
+
+def _body_limit(request: Request) -> str:
+    """`` (N bytes, SETTING)`` for the route's body limit, when it can be told."""
+    try:
+        limit = request.route_handler.resolve_request_max_body_size()
+    except Exception:
+        return ""
+    if not limit:
+        return ""
+    # Upload endpoints set their own (larger) limit from MAX_UPLOAD_MB; JSON ones share the app's.
+    setting = "MAX_REQUEST_BODY_MB" if limit == request.app.request_max_body_size else "MAX_UPLOAD_MB"
+    return f" ({limit} bytes; {setting})"
 
 
 def unexpected_error(_: Request, exc: Exception) -> Response:

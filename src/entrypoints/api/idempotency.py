@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Response
-from litestar.params import Parameter
+from litestar.params import HeaderParameter
 
 from domain.idempotency import MAX_KEY_LENGTH, IdempotencyClaim, fingerprint
 
@@ -23,8 +23,8 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 
 IdempotencyKeyHeader = Annotated[
     str | None,
-    Parameter(
-        header=HEADER,
+    HeaderParameter(
+        name=HEADER,
         required=False,
         min_length=1,
         max_length=MAX_KEY_LENGTH,

@@ -10,6 +10,7 @@ stream ends after a terminal state.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
@@ -81,15 +82,34 @@ async def _sse(events: AsyncIterator[JobEvent | None]) -> AsyncIterator[ServerSe
 
 
 async def _ws(socket: WebSocket, events: AsyncIterator[JobEvent | None]) -> None:
+    """Send the events until the stream ends or the client goes away.
+
+    The client is listened to as well: a quiet stream (an idle agent) would otherwise
+    never notice a client that left, and would be held open forever."""
     await socket.accept()
-    try:
+
+    async def pump() -> None:
         with contextlib.suppress(NotFound):
             async for event in events:
                 if event is not None:
                     await socket.send_json({"event": EVENT_NAME, "data": payload(event)})
         await socket.close()
-    except WebSocketDisconnect:
-        return
+
+    async def until_gone() -> None:
+        with contextlib.suppress(WebSocketDisconnect):
+            while True:
+                await socket.receive_data("text")
+
+    tasks = {asyncio.create_task(pump()), asyncio.create_task(until_gone())}
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+    for result in results:
+        if isinstance(result, Exception) and not isinstance(result, WebSocketDisconnect | asyncio.CancelledError):
+            raise result
 
 
 class RealtimeController(Controller):
