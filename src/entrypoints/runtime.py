@@ -69,7 +69,8 @@ class Worker:
         queue.every("cleanup", CLEANUP_SECONDS, self._cleanup)
         await queue.start(self._c.runner().run, concurrency=self.concurrency)
         self._tasks.append(asyncio.create_task(self._every(self._interval, self._reconcile), name="sluice-reconcile"))
-        self._tasks.append(asyncio.create_task(self._warm_extractor(), name="sluice-warm-extractor"))
+        # Not waited for at stop: cancelled, since it only saves the first file a start-up.
+        self._warm = asyncio.create_task(self._warm_extractor(), name="sluice-warm-extractor")
         # Every worker sends webhook deliveries; claims keep two from sending one twice.
         self._tasks.append(
             asyncio.create_task(self._every(self._webhook_poll, self._deliver_webhooks), name="sluice-webhooks")
@@ -99,6 +100,11 @@ class Worker:
         # Let a round in progress end (a webhook send is bounded by its timeout) rather
         # than cut it: a cut send leaves a claim that delays the delivery and may repeat it.
         self._stopping.set()
+        warm = getattr(self, "_warm", None)
+        if warm is not None:
+            warm.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await warm
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=timeout)
         for task in self._tasks:

@@ -55,6 +55,10 @@ class _Child:
         except (TimeoutError, asyncio.IncompleteReadError):
             await child.kill()
             raise ExtractionFailed("the extraction process could not start") from None
+        except BaseException:
+            # Cancelled (a worker stopping while it starts): leave no process behind.
+            await asyncio.shield(child.kill())
+            raise
         if ready != ["ready"]:
             await child.kill()
             raise ExtractionFailed("the extraction process could not start")
