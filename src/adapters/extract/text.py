@@ -54,7 +54,13 @@ def detect_encoding(path: str) -> str:
         raise ExtractionFailed(NUL)
     from charset_normalizer import from_bytes
 
-    best = from_bytes(sample).best()
+    matches = from_bytes(sample)
+    best = matches.best()
+    if best is not None:
+        # A tie says nothing about the language: take the most widespread legacy encoding.
+        for match in matches:
+            if match.encoding == "cp1252" and match.chaos <= best.chaos and match.coherence >= best.coherence:
+                best = match
     if best is None or best.encoding is None:
         raise ExtractionFailed("the file is not valid UTF-8 text and its encoding could not be detected (binary data?)")
     return str(best.encoding)
