@@ -84,7 +84,7 @@ async def test_past_the_time_limit_the_child_is_killed_and_the_next_file_works(t
     pool = IsolatedExtraction(memory_mb=256, timeout_seconds=0.02, size=1)
     ex = FileTextExtractor(ExtractLimits(), pool)
     try:
-        with pytest.raises(ExtractionFailed, match="longer than 0.02 s"):
+        with pytest.raises(ExtractionFailed, match=r"longer than 0\.02 s"):
             await extract(ex, tmp_path, "slow.pdf", docs.pdf(docs.page_lines(150, lines=20)), "application/pdf")
         assert pool._idle == []  # the child that was too slow is gone
         pool.timeout_seconds = 30
