@@ -15,7 +15,9 @@ import msgspec
 from litestar import Request
 from multipart import MultipartError, MultipartSegment, PushMultipartParser, parse_options_header
 
+from domain.agents import MAX_NAME_LENGTH
 from domain.errors import InvalidInput, LimitExceeded
+from domain.jobs import MAX_PRIORITY, MIN_PRIORITY
 from domain.services.sources import SourceService, StoredFile
 
 FIELD_BYTES = 64 * 1024
@@ -117,3 +119,31 @@ def convert_fields(fields: dict[str, str], into: type[Any]) -> Any:
         return msgspec.convert(values, into, strict=False)
     except msgspec.ValidationError as exc:
         raise InvalidInput(f"invalid form field: {exc}") from None
+
+
+def document_upload(schema: Any, path: str) -> None:
+    """Describe the multipart body in the OpenAPI document (the handler reads it raw)."""
+    from litestar.openapi.spec import OpenAPIMediaType, RequestBody, Schema
+    from litestar.openapi.spec.enums import OpenAPIType
+
+    item = (schema.paths or {}).get(path)
+    if item is None or item.post is None:
+        return
+    form = Schema(
+        type=OpenAPIType.OBJECT,
+        required=["file"],
+        properties={
+            "file": Schema(
+                type=OpenAPIType.STRING,
+                format="binary",  # type: ignore[arg-type]
+                description="PDF, DOCX, CSV, JSON, TXT or MD; at most MAX_UPLOAD_MB",
+            ),
+            "name": Schema(type=OpenAPIType.STRING, min_length=1, max_length=MAX_NAME_LENGTH),
+            "chunkSize": Schema(type=OpenAPIType.INTEGER, minimum=16, maximum=32_000),
+            "chunkOverlap": Schema(type=OpenAPIType.INTEGER, minimum=0, maximum=16_000),
+            "chunkUnit": Schema(type=OpenAPIType.STRING, enum=["tokens", "characters"]),
+            "metadata": Schema(type=OpenAPIType.STRING, description="A JSON object copied onto every chunk"),
+            "priority": Schema(type=OpenAPIType.INTEGER, minimum=MIN_PRIORITY, maximum=MAX_PRIORITY),
+        },
+    )
+    item.post.request_body = RequestBody(content={"multipart/form-data": OpenAPIMediaType(schema=form)}, required=True)
