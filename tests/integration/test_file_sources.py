@@ -9,6 +9,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 import documents as docs
+from adapters.s3.blobs import S3BlobStore
 from entrypoints.api.app import create_app
 from entrypoints.container import build_container
 from entrypoints.settings import Settings
@@ -262,3 +263,37 @@ async def test_hostile_files_fail_clearly_and_the_jobs_behind_them_complete(clie
     pages = docs.page_lines(2, lines=4, seed=21)
     after = (await upload(client, agent, "after.pdf", docs.pdf(pages))).json()["data"]
     assert (await wait_job(client, after["jobId"]))["status"] == "completed"
+
+
+async def test_uploads_go_to_s3_and_leave_with_their_source(tmp_path, moto_endpoint):
+    import uuid
+
+    bucket = f"sluice-{uuid.uuid4().hex[:10]}"
+    env = {
+        "SLUICE_DATA_DIR": str(tmp_path / "data"),
+        "S3_BUCKET": bucket,
+        "S3_ENDPOINT_URL": moto_endpoint,
+        "S3_REGION": "us-east-1",
+        "S3_ACCESS_KEY_ID": "test",
+        "S3_SECRET_ACCESS_KEY": "test",
+    }
+    container = build_container(Settings.from_env(env))
+    # A client of the test's own: the app runs on another event loop.
+    store = S3BlobStore(
+        bucket, endpoint_url=moto_endpoint, region="us-east-1", access_key_id="t", secret_access_key="t"
+    )
+    await (await store._s3()).create_bucket(Bucket=bucket)
+    async with AsyncTestClient(create_app(container)) as client:
+        agent = await agent_id(client)
+        data = docs.pdf(docs.page_lines(3, lines=4, seed=31))
+        source = (await upload(client, agent, "remote.pdf", data)).json()["data"]
+        assert (await wait_job(client, source["jobId"]))["status"] == "completed"
+        listed = await (await store._s3()).list_objects_v2(Bucket=bucket)
+        keys = [item["Key"] for item in listed.get("Contents", [])]
+        assert keys == [f"agents/{agent}/sources/{source['id']}/upload.pdf"]
+        assert (await search(client, agent, docs.page_lines(3, lines=4, seed=31)[2][1]))[0]["metadata"]["page"] >= 1
+        assert (await client.delete(f"/api/agents/{agent}/sources/{source['id']}")).status_code == 200
+        listed = await (await store._s3()).list_objects_v2(Bucket=bucket)
+        assert listed.get("Contents", []) == []
+    await store.close()
+    assert not (tmp_path / "data" / "blobs").exists()

@@ -26,6 +26,7 @@ import msgspec
 from adapters.extract.child import HEADER
 from adapters.extract.limits import ExtractLimits
 from domain.documents import Section
+from domain.errors import TransientError
 from ports.extract import ExtractionFailed
 
 log = logging.getLogger("sluice.extract")
@@ -54,14 +55,14 @@ class _Child:
             ready = await asyncio.wait_for(child.receive(), START_SECONDS)
         except (TimeoutError, asyncio.IncompleteReadError):
             await child.kill()
-            raise ExtractionFailed("the extraction process could not start") from None
+            raise TransientError("the extraction process could not start") from None
         except BaseException:
             # Cancelled (a worker stopping while it starts): leave no process behind.
             await asyncio.shield(child.kill())
             raise
         if ready != ["ready"]:
             await child.kill()
-            raise ExtractionFailed("the extraction process could not start")
+            raise TransientError("the extraction process could not start")
         return child
 
     @property

@@ -104,7 +104,7 @@ class SourceService:
             agent_id=agent_id,
             source_id=source_id,
             blob_key=key,
-            filename=filename or "upload",
+            filename=_base_name(filename),
             type=detected.type,
             size=info.size,
         )
@@ -269,3 +269,9 @@ def _too_large(limit: int) -> LimitExceeded:
     return LimitExceeded(
         "max_upload_bytes", f"the file is larger than the upload limit of {limit / (1024 * 1024):g} MB (MAX_UPLOAD_MB)"
     )
+
+
+def _base_name(filename: str | None) -> str:
+    """The name the user gave the file, without the folders a browser may send."""
+    name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
+    return name[-200:] or "upload"
