@@ -192,7 +192,7 @@ def hostile_cases() -> list[tuple[str, str, bytes, int | None, str]]:
         ("corrupt PDF", "corrupt.pdf", b"%PDF-1.7\n" + bytes(range(256)) * 40, None, "PDF is damaged"),
         ("truncated PDF", "truncated.pdf", good[: len(good) // 3], None, "PDF is damaged"),
         ("encrypted PDF", "secret.pdf", docs.encrypted_pdf(docs.page_lines(2, seed=9)), None, "password-protected"),
-        ("PDF whose page tree loops", "loop.pdf", docs.looping_pdf(), None, "PDF"),
+        ("PDF whose page tree loops", "loop.pdf", docs.looping_pdf(), None, "PDF is damaged"),
         ("PDF without a text layer", "scan.pdf", docs.blank_pdf(), None, "no extractable text (scanned?)"),
         ("PDF over the page cap", "long.pdf", docs.pdf(docs.page_lines(41, lines=1, seed=2)), None, "MAX_PDF_PAGES"),
         ("PDF flate bomb", "bomb.pdf", docs.flate_bomb_pdf(200), None, "memory"),
