@@ -32,6 +32,9 @@ WRONG = "slk_" + "x" * 43
 SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/agents"): {"json": {"name": "walked"}},
     ("POST", "/api/agents/{agent_id}/sources/text"): {"json": {"text": "Lighthouses warn ships at night."}},
+    ("POST", "/api/agents/{agent_id}/sources/file"): {
+        "files": {"file": ("keepers.md", b"# Keepers\n\nLighthouse keepers trimmed the wicks.\n", "text/markdown")}
+    },
     ("POST", "/api/agents/{agent_id}/search"): {"json": {"query": "lighthouse"}},
     ("PUT", "/api/agents/{agent_id}/webhook"): {"json": {"url": "https://hooks.example.com/in"}},
 }

@@ -13,6 +13,7 @@ from litestar.status_codes import (
     HTTP_404_NOT_FOUND,
     HTTP_409_CONFLICT,
     HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    HTTP_415_UNSUPPORTED_MEDIA_TYPE,
     HTTP_500_INTERNAL_SERVER_ERROR,
     HTTP_503_SERVICE_UNAVAILABLE,
 )
@@ -52,6 +53,8 @@ HTTP_CODES = {
 def status_of(exc: SluiceError) -> int:
     if isinstance(exc, Unauthenticated):
         return HTTP_401_UNAUTHORIZED
+    if exc.code == "unsupported_media_type":
+        return HTTP_415_UNSUPPORTED_MEDIA_TYPE
     if isinstance(exc, NotFound):
         return HTTP_404_NOT_FOUND
     if isinstance(exc, IllegalTransition | Conflict):
