@@ -39,6 +39,15 @@ METADATA_ADDRESSES = frozenset(
 LOCAL_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
 
 
+def _metadata(address: IPAddress) -> bool:
+    if address in METADATA_ADDRESSES:
+        return True
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(address)
+        return embedded is not None and embedded in METADATA_ADDRESSES
+    return False
+
+
 def parse_address(value: str | IPAddress) -> IPAddress | None:
     """The address ``value`` spells (a zone suffix ``%eth0`` is dropped), or None."""
     if isinstance(value, ipaddress.IPv4Address | ipaddress.IPv6Address):
@@ -176,17 +185,27 @@ class NetPolicy:
     schemes: frozenset[str] = frozenset({"http", "https"})
 
     def url_refusal(self, scheme: str, host: str, port: int | None) -> str | None:
-        """Why a URL may not be fetched, judged before any lookup; None if only the
-        resolved addresses can tell (or it may be fetched)."""
+        """Why a URL may not be fetched, judged before any lookup (scheme, host, then
+        port); None if only the resolved addresses can tell (or it may be fetched)."""
         if scheme.lower() not in self.schemes:
             return f"the scheme {scheme!r} is not allowed (only http and https)"
-        if port is None:
-            port = 443 if scheme.lower() == "https" else 80
-        reason = self.port_refusal(port)
+        reason = self.host_refusal(host)
         if reason is not None:
             return reason
+        if port is None:
+            port = 443 if scheme.lower() == "https" else 80
+        return self.port_refusal(port)
+
+    def host_refusal(self, host: str) -> str | None:
+        """Why a host is refused by itself. Cloud metadata addresses are refused even
+        when private networks are allowed: no crawl or webhook has business there."""
+        if not host.strip().strip("[]"):
+            return "no host"
+        literal = self.literal(host)
+        if literal is not None and literal in METADATA_ADDRESSES:
+            return "a cloud metadata address"
         if self.allow_private:
-            return None if host.strip().strip("[]") else "no host"
+            return None
         return blocked_host(host)
 
     def port_refusal(self, port: int) -> str | None:
@@ -197,9 +216,12 @@ class NetPolicy:
 
     def address_refusal(self, address: str | IPAddress) -> str | None:
         """Why a resolved address may not be connected to, or None."""
+        parsed = parse_address(address)
+        if parsed is None:
+            return "not an IP address"
         if self.allow_private:
-            return None if parse_address(address) is not None else "not an IP address"
-        return blocked_reason(address)
+            return "a cloud metadata address" if _metadata(parsed) else None
+        return blocked_reason(parsed)
 
     def literal(self, host: str) -> IPAddress | None:
         """The address a host names by itself (any spelling), so no lookup is made."""

@@ -151,6 +151,25 @@ def _webhook_sender(settings: Settings) -> Any:
     return HttpxWebhookSender(allow_private_networks=settings.webhooks.allow_private_networks)
 
 
+def _crawler(settings: Settings) -> Any:
+    from adapters.httpx.crawler import CrawlerSettings, HttpxWebCrawler
+    from domain.netpolicy import NetPolicy
+
+    crawl = settings.crawl
+    defaults = CrawlerSettings()
+    return HttpxWebCrawler(
+        CrawlerSettings(
+            policy=NetPolicy(allow_private=crawl.allow_private_networks, allowed_ports=crawl.allowed_ports),
+            user_agent=crawl.user_agent or defaults.user_agent,
+            concurrency_per_host=crawl.concurrency_per_host,
+            connect_timeout=crawl.connect_timeout_seconds,
+            page_timeout=crawl.page_timeout_seconds,
+            max_page_bytes=crawl.max_page_bytes,
+            max_crawl_delay=crawl.max_crawl_delay_seconds,
+        )
+    )
+
+
 def _telemetry() -> Any:
     from adapters.prometheus.telemetry import PrometheusTelemetry
 
@@ -176,6 +195,7 @@ def _service_config(settings: Settings, worker_id: str | None) -> ServiceConfig:
             max_upload_bytes=limits.max_upload_bytes,
             max_query_chars=limits.max_query_chars,
             max_top_k=limits.max_top_k,
+            max_crawl_pages=settings.crawl.max_pages_limit,
         ),
         embed_batch_size=settings.embed_batch_size,
         embed_timeout_seconds=settings.embed_timeout_seconds,
@@ -208,7 +228,7 @@ class Container(containers.DeclarativeContainer):
     character_measure = providers.Singleton(CharacterMeasure)
     telemetry = providers.Singleton(_telemetry)
     extractor: providers.Object[Any] = providers.Object(None)
-    crawler: providers.Object[Any] = providers.Object(None)
+    crawler = providers.Singleton(_crawler, settings)
 
     config = providers.Singleton(_service_config, settings, worker_id)
     ports = providers.Singleton(

@@ -70,7 +70,7 @@ _LOC = re.compile(rb"<loc>\s*([^<\s]+)\s*</loc>", re.I)
 @dataclass(frozen=True, slots=True)
 class CrawlerSettings:
     policy: NetPolicy = field(default_factory=NetPolicy)
-    user_agent: str = f"Sluice/{sluice.__version__} (+https://github.com/sluice-ai/sluice)"
+    user_agent: str = f"Sluice/{sluice.__version__} (web crawler)"
     robots_agent: str = "Sluice"
     concurrency_per_host: int = 4
     connect_timeout: float = 10.0
@@ -183,8 +183,8 @@ class _Crawl:
         except Refused as exc:
             # Unreachable, blocked or timed out: RFC 9309 says assume complete disallow.
             return _Robots(None, allow_all=False, agent=agent, why=f"robots.txt unreachable ({exc.reason})")
-        except AddressBlocked as exc:
-            return _Robots(None, allow_all=False, agent=agent, why=f"robots.txt unreachable ({exc.reason})")
+        except AddressBlocked:
+            raise  # the site itself is refused: its pages are reported as blocked
         except (TimeoutError, httpx.TimeoutException):
             return _Robots(None, allow_all=False, agent=agent, why="robots.txt timed out")
         except (httpx.HTTPError, OSError) as exc:
@@ -199,18 +199,25 @@ class _Crawl:
     # -- fetching -------------------------------------------------------------------
 
     async def _get(self, url: str, *, limit: int, redirects: int, truncate: bool = False) -> Body:
-        """GET with redirects followed (each hop through the guard); any status."""
-        for _ in range(redirects + 1):
-            async with self.client.stream("GET", url) as response:
-                if response.status_code in REDIRECTS and "location" in response.headers:
-                    target = normalize_url(response.headers["location"], url)
-                    if target is None:
-                        raise Refused(Reason.UNREACHABLE, "redirect to a non-http URL")
-                    url = target
-                    continue
-                data = await self._read(response, limit, truncate)
-                media, charset = media_type_of(response.headers.get("content-type"))
-                return Body(str(url), response.status_code, media, charset, data)
+        """GET with redirects followed (each hop through the guard); any status. A
+        blocked first hop raises ``AddressBlocked`` (the site itself is refused); a
+        blocked later hop makes the resource unreachable."""
+        for hop in range(redirects + 1):
+            try:
+                async with self.client.stream("GET", url) as response:
+                    if response.status_code in REDIRECTS and "location" in response.headers:
+                        target = normalize_url(response.headers["location"], url)
+                        if target is None:
+                            raise Refused(Reason.UNREACHABLE, "redirect to a non-http URL")
+                        url = target
+                        continue
+                    data = await self._read(response, limit, truncate)
+                    media, charset = media_type_of(response.headers.get("content-type"))
+                    return Body(str(url), response.status_code, media, charset, data)
+            except AddressBlocked as exc:
+                if hop == 0:
+                    raise
+                raise Refused(Reason.UNREACHABLE, f"redirected to a refused address ({exc.reason})") from None
         raise Refused(Reason.TOO_MANY_REDIRECTS, f"more than {redirects} redirects")
 
     async def _read(self, response: httpx.Response, limit: int, truncate: bool) -> bytes:
@@ -245,7 +252,7 @@ class _Crawl:
                 self.check_target(url, scoped=scoped, redirected_from=first)
             rules = await self.robots_for(url)
             if not rules.allows(url):
-                raise Refused(Reason.ROBOTS, rules.why or "disallowed by robots.txt")
+                raise Refused(Reason.ROBOTS, rules.why or "disallowed by robots.txt", transient=bool(rules.why))
             await self.pacers[_site(url)].wait()
             async with self.client.stream("GET", url) as response:
                 status = response.status_code
@@ -269,15 +276,18 @@ class _Crawl:
         raise Refused(Reason.TOO_MANY_REDIRECTS, f"more than {self.settings.max_redirects} redirects")
 
     def check_target(self, url: str, *, scoped: bool, redirected_from: str | None = None) -> None:
-        """Refuse a URL before connecting: the policy first (so an internal address is
-        reported as blocked even when it is also off-site), then scope."""
+        """Refuse a URL before connecting. A redirect is judged by the policy first, so
+        one to an internal address is reported as blocked even though it is off-site too;
+        a link on a page is judged by scope first (an off-site link is never fetched)."""
         parts = urlsplit(url)
+        if scoped and redirected_from is None and not in_scope(url, self.origin):
+            raise Refused(Reason.OUT_OF_SCOPE, "another site than the start page")
         reason = self.settings.policy.url_refusal(parts.scheme, parts.hostname or "", parts.port)
         if reason is not None:
-            raise Refused(Reason.BLOCKED_ADDRESS, f"{parts.netloc} is {reason}" if " is " not in reason else reason)
+            host = parts.hostname or ""
+            raise Refused(Reason.BLOCKED_ADDRESS, reason if reason.startswith("port") else f"{host} is {reason}")
         if scoped and not in_scope(url, self.origin):
-            via = f" (redirected from {redirected_from})" if redirected_from else ""
-            raise Refused(Reason.OUT_OF_SCOPE, f"another site than the start page{via}")
+            raise Refused(Reason.OUT_OF_SCOPE, f"another site than the start page (redirected from {redirected_from})")
 
     # -- pages ----------------------------------------------------------------------
 
@@ -547,6 +557,8 @@ def _start_error(start: str, exc: Refused) -> Exception:
     detail = f" ({exc.detail})" if exc.detail else ""
     if exc.reason in (Reason.BLOCKED_ADDRESS, Reason.OUT_OF_SCOPE):
         return CrawlBlocked(f"{start} may not be crawled: {exc.detail or exc.reason}")
+    if exc.reason == Reason.ROBOTS and exc.transient:
+        return CrawlUnavailable(f"could not read robots.txt for {start}{detail}; the crawl waits for it")
     if exc.reason == Reason.ROBOTS:
         return CrawlBlocked(f"robots.txt does not allow crawling {start}{detail}")
     if exc.reason in (Reason.TIMEOUT, Reason.UNREACHABLE):

@@ -22,10 +22,13 @@ REDIRECTS = frozenset({301, 302, 303, 307, 308})
 class Refused(Exception):
     """A fetch that ended without a page: ``reason`` is one of ``domain.crawling.Reason``."""
 
-    def __init__(self, reason: str, detail: str = "") -> None:
+    def __init__(self, reason: str, detail: str = "", *, transient: bool = False) -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
+        # The site may answer later (robots.txt unreachable): a start page refused so
+        # is worth a retry.
+        self.transient = transient
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ A refusal raises ``AddressBlocked``, which httpx lets through unchanged.
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 import ssl
 import typing
@@ -23,7 +24,7 @@ from collections.abc import Awaitable, Callable
 import httpcore
 import httpx
 
-from domain.netpolicy import NetPolicy, blocked_host
+from domain.netpolicy import NetPolicy
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 
@@ -64,7 +65,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         if literal is not None:
             addresses = [str(literal)]
         else:
-            reason = None if self.policy.allow_private else blocked_host(host)
+            reason = self.policy.host_refusal(host)
             if reason is not None:
                 raise AddressBlocked(f"{host} is {reason}")
             try:
@@ -113,12 +114,18 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
+@functools.cache
+def default_ssl_context(verify: bool = True) -> ssl.SSLContext:
+    """One context per process: loading the CA bundle costs tens of milliseconds."""
+    return httpx.create_ssl_context(verify=verify)
+
+
 class GuardedTransport(httpx.AsyncHTTPTransport):
     """httpx's own transport (HTTP/1.1, pooling, error mapping) over a guarded backend."""
 
     def __init__(self, backend: GuardedBackend, *, limits: httpx.Limits, verify: ssl.SSLContext | bool = True) -> None:
-        super().__init__(limits=limits, trust_env=False)
-        context = verify if isinstance(verify, ssl.SSLContext) else httpx.create_ssl_context(verify=verify)
+        context = verify if isinstance(verify, ssl.SSLContext) else default_ssl_context(verify)
+        super().__init__(limits=limits, trust_env=False, verify=context)
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=context,
             max_connections=limits.max_connections,

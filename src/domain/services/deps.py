@@ -47,6 +47,7 @@ class Limits:
     max_query_chars: int = 8_000
     max_top_k: int = 100
     max_sources_per_agent: int = 100_000
+    max_crawl_pages: int = 1000
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,12 +9,22 @@ from litestar import Controller, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
+from domain.crawling import CrawlOptions
 from domain.errors import InvalidInput
 from domain.pagination import PageRequest
 from domain.services.deps import ServiceConfig
 from domain.services.sources import SourceService
 from domain.sources import ChunkingOptions, ChunkUnit
-from entrypoints.api.schemas import ChunkingFields, Deleted, Ok, OkPage, SourceOut, TextSourceCreate, page_of
+from entrypoints.api.schemas import (
+    ChunkingFields,
+    Deleted,
+    Ok,
+    OkPage,
+    SourceOut,
+    TextSourceCreate,
+    WebsiteSourceCreate,
+    page_of,
+)
 
 
 def chunking_of(fields: ChunkingFields, default: ChunkingOptions) -> ChunkingOptions | None:
@@ -51,6 +61,33 @@ class SourceController(Controller):
             agent_id,
             data.text,
             name=data.name,
+            chunking=chunking_of(data, service_config.chunking),
+            metadata=data.metadata,
+            priority=data.priority,
+        )
+        return Ok(data=SourceOut.of(source))
+
+    @post("/website", summary="Crawl a website; returns the source with the jobId of the crawl_website job")
+    async def create_website_source(
+        self,
+        agent_id: FromPath[uuid.UUID],
+        data: JSONBody[WebsiteSourceCreate],
+        sources: NamedDependency[SourceService],
+        service_config: NamedDependency[ServiceConfig],
+    ) -> Ok[SourceOut]:
+        crawl = CrawlOptions(
+            max_pages=data.max_pages,
+            max_depth=data.max_depth,
+            crawl_subpages=data.crawl_subpages,
+            include_paths=tuple(data.include_paths or ()),
+            exclude_paths=tuple(data.exclude_paths or ()),
+            respect_robots=data.respect_robots,
+        )
+        source, _ = await sources.create_website_source(
+            agent_id,
+            data.url,
+            name=data.name,
+            crawl=crawl,
             chunking=chunking_of(data, service_config.chunking),
             metadata=data.metadata,
             priority=data.priority,
