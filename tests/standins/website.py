@@ -56,7 +56,7 @@ def serve(handler: Callable[..., BaseHTTPRequestHandler]) -> Iterator[Site]:
     log = RequestLog()
     server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, log))
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield Site(port=server.server_address[1], log=log)

@@ -61,6 +61,7 @@ ROBOTS_BYTES = 512 * 1024  # RFC 9309: at least 500 KiB must be read
 ROBOTS_REDIRECTS = 5
 MAX_SITEMAPS = 10
 MAX_LINKS_PER_PAGE = 2000
+LINK_CACHE_SIZE = 100_000
 # Larger pages are parsed on a thread so the event loop (heartbeats) keeps moving.
 INLINE_PARSE_BYTES = 256 * 1024
 PROGRESS_SECONDS = 0.5
@@ -152,6 +153,7 @@ class _Crawl:
         self.robots: dict[str, _Robots] = {}
         self.pacers: dict[str, _Pacer] = {}
         self.seen: set[str] = set()
+        self.link_cache: dict[tuple[str, str], tuple[str, str] | None] = {}
         self.frontier: deque[tuple[str, int]] = deque()
         self.origin: tuple[str, int] = ("", 0)
         self.site = ""
@@ -291,7 +293,8 @@ class _Crawl:
 
     # -- pages ----------------------------------------------------------------------
 
-    async def page_of(self, body: Body, depth: int) -> tuple[CrawledPage, list[str]]:
+    async def page_of(self, body: Body, depth: int) -> tuple[CrawledPage, list[tuple[str, str]]]:
+        """The page, and its links as (normalized URL, page key) pairs."""
         if body.media_type == "text/plain":
             text = body.data.decode(body.charset or "utf-8", errors="replace")
             return CrawledPage(url=body.url, title=None, text=text.strip(), depth=depth), []
@@ -306,17 +309,27 @@ class _Crawl:
         base = body.url
         if parsed.base:
             base = normalize_url(parsed.base, body.url) or body.url
-        links: list[str] = []
-        for href in parsed.links[:MAX_LINKS_PER_PAGE]:
-            link = normalize_url(href, base)
+        links: list[tuple[str, str]] = []
+        directory = base.rsplit("/", 1)[0] + "/"
+        cache = self.link_cache
+        if len(cache) > LINK_CACHE_SIZE:
+            cache.clear()
+        for href in list(dict.fromkeys(parsed.links))[:MAX_LINKS_PER_PAGE]:
+            # A relative link resolves the same from every page of one folder (the same
+            # sidebar on every page of a docs tree): normalize it once per folder.
+            key = (href, base if href.startswith("?") else directory)
+            if key in cache:
+                link = cache[key]
+            else:
+                url = normalize_url(href, base)
+                link = cache[key] = (url, page_key(url)) if url is not None else None
             if link is not None:
                 links.append(link)
         return CrawledPage(url=body.url, title=parsed.title, text=parsed.text, depth=depth), links
 
-    def discover(self, links: list[str], depth: int) -> None:
+    def discover(self, links: list[tuple[str, str]], depth: int) -> None:
         """Queue the new in-scope links of a page; record the ones not followed."""
-        for link in links:
-            key = page_key(link)
+        for link, key in links:
             if key in self.seen:
                 continue
             self.seen.add(key)
@@ -443,8 +456,7 @@ class HttpxWebCrawler:
                 return
             page, links = first
             if options.crawl_subpages:
-                for link in await crawl.sitemap_links(page.url):
-                    crawl.discover([link], 1)
+                crawl.discover([(link, page_key(link)) for link in await crawl.sitemap_links(page.url)], 1)
                 crawl.discover(links, 1)
             if page.text:
                 yield page
@@ -455,7 +467,7 @@ class HttpxWebCrawler:
         finally:
             await crawl.client.aclose()
 
-    async def _start(self, crawl: _Crawl, start: str) -> tuple[CrawledPage, list[str]] | None:
+    async def _start(self, crawl: _Crawl, start: str) -> tuple[CrawledPage, list[tuple[str, str]]] | None:
         report = crawl.report
         crawl.seen.add(page_key(start))
         report.discovered()
