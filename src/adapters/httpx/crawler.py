@@ -430,7 +430,10 @@ class HttpxWebCrawler:
         if reason is not None:
             raise CrawlBlocked(f"{start} may not be crawled: {parts.hostname} is {reason}")
         try:
-            await self.backend.addresses(parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
+            async with asyncio.timeout(self.settings.connect_timeout):
+                await self.backend.addresses(
+                    parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+                )
         except AddressBlocked as exc:
             raise CrawlBlocked(f"{start} may not be crawled: {exc.reason}") from None
         except Exception:
