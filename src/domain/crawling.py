@@ -48,9 +48,11 @@ class Reason:
     UNREACHABLE = "unreachable"
     TOO_MANY_REDIRECTS = "too_many_redirects"
     NO_TEXT = "no_text"
+    INVALID_URL = "invalid_url"
+    ERROR = "error"
 
     # Skipped: the crawl chose not to fetch or keep it. Failed: fetching went wrong.
-    SKIPPED = frozenset({ROBOTS, OUT_OF_SCOPE, BLOCKED_ADDRESS, EXCLUDED, TOO_DEEP, NOT_HTML, NO_TEXT})
+    SKIPPED = frozenset({ROBOTS, OUT_OF_SCOPE, BLOCKED_ADDRESS, EXCLUDED, TOO_DEEP, NOT_HTML, NO_TEXT, INVALID_URL})
 
 
 def _patterns(values: tuple[str, ...], name: str) -> tuple[str, ...]:

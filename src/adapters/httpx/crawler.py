@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import html
+import logging
 import re
 import time
 from collections import deque
@@ -55,6 +56,8 @@ from domain.crawling import (
 from domain.netpolicy import NetPolicy
 from ports.crawl import CrawlBlocked, CrawlUnavailable
 from ports.crawl import CrawlProgressFn as ProgressFn
+
+log = logging.getLogger("sluice.crawler")
 
 MB = 1024 * 1024
 ROBOTS_BYTES = 512 * 1024  # RFC 9309: at least 500 KiB must be read
@@ -246,6 +249,8 @@ class _Crawl:
             raise Refused(Reason.UNREACHABLE, f"{type(exc).__name__}: {exc}".strip(": ")) from None
         except OSError as exc:
             raise Refused(Reason.UNREACHABLE, f"{type(exc).__name__}: {exc}") from None
+        except (httpx.InvalidURL, UnicodeError, ValueError) as exc:
+            raise Refused(Reason.INVALID_URL, str(exc)[:200]) from None
 
     async def _fetch_page(self, url: str, *, scoped: bool) -> Body:
         first = url
@@ -532,6 +537,11 @@ class HttpxWebCrawler:
                         page = None
                 except Refused as exc:
                     report.record(url, exc.reason, exc.detail)
+                except Exception as exc:
+                    # A page must never end the crawl: count it as failed, go on.
+                    log.warning("crawling %s failed unexpectedly", url, exc_info=True)
+                    report.record(url, Reason.ERROR, f"{type(exc).__name__}: {exc}"[:200])
+                    page = None
                 finally:
                     state["busy"] -= 1
                     state["reserved"] -= 1
