@@ -77,7 +77,11 @@ SETTINGS_DOC: list[tuple[str, str, str]] = [
     ),
     ("CRAWL_ALLOWED_PORTS", "80,443", "Ports a crawl may connect to, comma-separated; `*` for any."),
     ("CRAWL_MAX_PAGES_LIMIT", "1000", "Largest `maxPages` a website source may ask for (default request: 50)."),
-    ("CRAWL_CONCURRENCY_PER_HOST", "4", "Requests in flight at once per crawled site (1 when it sets a Crawl-delay)."),
+    (
+        "CRAWL_CONCURRENCY_PER_HOST",
+        "4",
+        "Requests in flight at once per crawl, all to its one site (1 when the site sets a Crawl-delay).",
+    ),
     ("CRAWL_CONNECT_TIMEOUT_SECONDS", "10", "Connecting to a site (resolving included) must end within this."),
     ("CRAWL_PAGE_TIMEOUT_SECONDS", "30", "A whole page (redirects, headers and body) must arrive within this."),
     ("CRAWL_MAX_PAGE_MB", "10", "Largest page once decoded (gzip included); a larger one fails as too large."),
