@@ -21,6 +21,7 @@ import html
 import logging
 import re
 import time
+import zlib
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -400,8 +401,6 @@ def _sitemap_locations(data: bytes) -> list[str]:
 def _gunzip(data: bytes, limit: int) -> bytes:
     if not data.startswith(b"\x1f\x8b"):
         return data
-    import zlib
-
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
     try:
         return inflater.decompress(data, limit)
@@ -433,7 +432,8 @@ class HttpxWebCrawler:
         parts = urlsplit(start)
         reason = self.settings.policy.url_refusal(parts.scheme, parts.hostname or "", parts.port)
         if reason is not None:
-            raise CrawlBlocked(f"{start} may not be crawled: {parts.hostname} is {reason}")
+            what = reason if reason.startswith(("port ", "the scheme")) else f"{parts.hostname} is {reason}"
+            raise CrawlBlocked(f"{start} may not be crawled: {what}")
         try:
             async with asyncio.timeout(self.settings.connect_timeout):
                 await self.backend.addresses(
