@@ -18,13 +18,14 @@ from adapters.httpx.crawler import CrawlerSettings, HttpxWebCrawler
 from domain.crawling import CrawledPage, CrawlOptions, CrawlReport, page_key
 from domain.netpolicy import NetPolicy
 from ports.crawl import CrawlBlocked
-from standins.website import Site, TrapHandler, serve
+from standins.website import Site, TrapHandler, gzip_bomb, serve
 
 MAX_PAGES = 12
 
 
 @pytest.fixture
 def sites():
+    gzip_bomb()  # built before the clock starts: the crawl's page timeout is short
     with serve(TrapHandler) as other:
         handler = type("Traps", (TrapHandler,), {"other_port": other.port})
         with serve(handler) as site:

@@ -12,11 +12,12 @@ from litestar.testing import AsyncTestClient
 from entrypoints.api.app import create_app
 from entrypoints.container import build_container
 from entrypoints.settings import Settings
-from standins.website import TrapHandler, serve
+from standins.website import TrapHandler, gzip_bomb, serve
 
 
 @pytest.fixture
 def site():
+    gzip_bomb()  # built before the clock starts: the crawl's page timeout is short
     with serve(TrapHandler) as other, serve(type("Traps", (TrapHandler,), {"other_port": other.port})) as site:
         yield site
 
@@ -67,3 +68,35 @@ async def test_the_job_result_lists_each_trap_and_pages_are_searchable(tmp_path,
         ).json()["data"]
         assert hits[0]["metadata"]["url"] == f"{site.url}/about"
         assert hits[0]["metadata"]["title"] == "About" and hits[0]["sourceName"] == "trap site"
+
+
+async def test_cancelling_a_crawl_stops_its_requests(tmp_path) -> None:
+    slow = type("SlowTraps", (TrapHandler,), {"crawl_delay": 0.3})
+    with serve(slow) as site:
+        settings = Settings.from_env(
+            {
+                "SLUICE_DATA_DIR": str(tmp_path / "data"),
+                "CRAWL_ALLOW_PRIVATE_NETWORKS": "1",
+                "CRAWL_ALLOWED_PORTS": str(site.port),
+                "CHUNK_UNIT": "characters",
+            }
+        )
+        async with AsyncTestClient(create_app(build_container(settings))) as client:
+            agent = (await client.post("/api/agents", json={"name": "cancel"})).json()["data"]
+            response = await client.post(
+                f"/api/agents/{agent['id']}/sources/website",
+                json={"url": f"{site.url}/", "maxPages": 200, "maxDepth": 50},
+            )
+            job_id = response.json()["data"]["jobId"]
+            async with asyncio.timeout(30):
+                while (await client.get(f"/api/jobs/{job_id}")).json()["data"]["progress"].get("pages_crawled", 0) < 2:
+                    await asyncio.sleep(0.05)
+            assert (await client.delete(f"/api/jobs/{job_id}")).status_code == 200
+            async with asyncio.timeout(10):
+                while (await client.get(f"/api/jobs/{job_id}")).json()["data"]["status"] != "cancelled":
+                    await asyncio.sleep(0.05)
+            await asyncio.sleep(1.0)  # the crawl notices at its next page (0.3 s apart here)
+            requests = len(site.log.paths)
+            await asyncio.sleep(1.5)
+            assert len(site.log.paths) == requests, "the crawl went on after its job was cancelled"
+            assert requests < 20
