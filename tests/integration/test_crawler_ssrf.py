@@ -244,3 +244,17 @@ async def test_metadata_addresses_stay_refused_when_private_networks_are_allowed
             await crawler.check(url)
     assert await crawler.check("http://intranet.test/") == "http://intranet.test/"
     assert network.connects == []
+
+
+async def test_webhooks_share_the_policy_metadata_refused_even_with_private_networks_allowed() -> None:
+    from adapters.httpx.webhooks import HttpxWebhookSender
+    from ports.webhooks import WebhookBlocked
+
+    sender = HttpxWebhookSender(
+        allow_private_networks=True, resolver=Resolver({"hooks.test": ["10.0.0.7", "168.63.129.16"]})
+    )
+    try:
+        with pytest.raises(WebhookBlocked, match="metadata"):
+            await sender.post("http://hooks.test/h", b"{}", {}, timeout=2)
+    finally:
+        await sender.close()
