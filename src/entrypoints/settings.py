@@ -67,7 +67,7 @@ SETTINGS_DOC: list[tuple[str, str, str]] = [
     (
         "WEBHOOK_ALLOW_PRIVATE_NETWORKS",
         "(CRAWL_ALLOW_PRIVATE_NETWORKS, else 0)",
-        "`1` lets webhooks reach loopback, private and link-local addresses (never in production).",
+        "`1` lets webhooks reach loopback, private and link-local addresses, not metadata ones (never in production).",
     ),
     (
         "CRAWL_ALLOW_PRIVATE_NETWORKS",
