@@ -72,8 +72,8 @@ SETTINGS_DOC: list[tuple[str, str, str]] = [
     (
         "CRAWL_ALLOW_PRIVATE_NETWORKS",
         "0",
-        "`1` lets crawls reach loopback, private, link-local and metadata addresses (intranets, tests; never on a "
-        "shared server).",
+        "`1` lets crawls reach loopback, private and link-local addresses, not metadata ones (intranets, tests; "
+        "never on a shared server).",
     ),
     ("CRAWL_ALLOWED_PORTS", "80,443", "Ports a crawl may connect to, comma-separated; `*` for any."),
     ("CRAWL_MAX_PAGES_LIMIT", "1000", "Largest `maxPages` a website source may ask for (default request: 50)."),
