@@ -14,6 +14,7 @@ IPv4 address they reach. Pure: the caller resolves names and decides what to do.
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -31,10 +32,20 @@ METADATA_ADDRESSES = frozenset(
         "169.254.170.2",  # AWS ECS task metadata
         "100.100.100.200",  # Alibaba Cloud
         "192.0.0.192",  # Oracle Cloud
+        "168.63.129.16",  # Azure wire server (a public address, so named here)
         "fd00:ec2::254",  # AWS over IPv6
     )
 )
 LOCAL_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
+
+
+def _metadata(address: IPAddress) -> bool:
+    if address in METADATA_ADDRESSES:
+        return True
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(address)
+        return embedded is not None and embedded in METADATA_ADDRESSES
+    return False
 
 
 def parse_address(value: str | IPAddress) -> IPAddress | None:
@@ -115,4 +126,103 @@ def blocked_host(host: str) -> str | None:
         return "a name of this machine"
     if parse_address(name) is not None:
         return blocked_reason(name)
+    loose = loose_ipv4(name)
+    if loose is not None:
+        return blocked_reason(loose)
+    if _ipv4_part(name.rsplit(".", 1)[-1]) is not None:
+        # Browsers refuse a host ending in a number that is no IPv4 address; resolvers
+        # may read it some other way.
+        return "a malformed numeric address"
     return None
+
+
+def loose_ipv4(host: str) -> ipaddress.IPv4Address | None:
+    """The IPv4 address a host spelled the lenient way means, or None.
+
+    ``inet_aton`` (and so ``getaddrinfo``) and browsers (the WHATWG URL standard) read
+    ``2130706433``, ``0x7f.1``, ``0177.0.0.1`` and ``127.1`` as 127.0.0.1: one to four
+    dot-separated parts, each decimal, octal (leading 0) or hex (0x), the last part
+    filling the remaining bytes. A host like that must be judged as that address, never
+    handed to a resolver that may read it differently.
+    """
+    name = host.strip().strip("[]").rstrip(".").lower()
+    parts = name.split(".")
+    if not 1 <= len(parts) <= 4:
+        return None
+    numbers = []
+    for part in parts:
+        number = _ipv4_part(part)
+        if number is None:
+            return None
+        numbers.append(number)
+    *head, last = numbers
+    if any(n > 255 for n in head) or last >= 256 ** (5 - len(numbers)):
+        return None
+    value = last
+    for i, n in enumerate(head):
+        value += n << (8 * (3 - i))
+    return ipaddress.IPv4Address(value)
+
+
+def _ipv4_part(part: str) -> int | None:
+    try:
+        if part.startswith("0x"):
+            return int(part[2:] or "0", 16)
+        if len(part) > 1 and part.startswith("0"):
+            return int(part[1:], 8)
+        return int(part, 10) if part.isdigit() else None
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class NetPolicy:
+    """Where an outgoing request may go: schemes, ports, and (unless private networks
+    are allowed) only public addresses. ``allowed_ports`` None means any port."""
+
+    allow_private: bool = False
+    allowed_ports: frozenset[int] | None = frozenset({80, 443})
+    schemes: frozenset[str] = frozenset({"http", "https"})
+
+    def url_refusal(self, scheme: str, host: str, port: int | None) -> str | None:
+        """Why a URL may not be fetched, judged before any lookup (scheme, host, then
+        port); None if only the resolved addresses can tell (or it may be fetched)."""
+        if scheme.lower() not in self.schemes:
+            return f"the scheme {scheme!r} is not allowed (only http and https)"
+        reason = self.host_refusal(host)
+        if reason is not None:
+            return reason
+        if port is None:
+            port = 443 if scheme.lower() == "https" else 80
+        return self.port_refusal(port)
+
+    def host_refusal(self, host: str) -> str | None:
+        """Why a host is refused by itself. Cloud metadata addresses are refused even
+        when private networks are allowed: no crawl or webhook has business there."""
+        if not host.strip().strip("[]"):
+            return "no host"
+        literal = self.literal(host)
+        if literal is not None and literal in METADATA_ADDRESSES:
+            return "a cloud metadata address"
+        if self.allow_private:
+            return None
+        return blocked_host(host)
+
+    def port_refusal(self, port: int) -> str | None:
+        if self.allowed_ports is not None and port not in self.allowed_ports:
+            allowed = ", ".join(str(p) for p in sorted(self.allowed_ports))
+            return f"port {port} is not allowed (allowed: {allowed})"
+        return None
+
+    def address_refusal(self, address: str | IPAddress) -> str | None:
+        """Why a resolved address may not be connected to, or None."""
+        parsed = parse_address(address)
+        if parsed is None:
+            return "not an IP address"
+        if self.allow_private:
+            return "a cloud metadata address" if _metadata(parsed) else None
+        return blocked_reason(parsed)
+
+    def literal(self, host: str) -> IPAddress | None:
+        """The address a host names by itself (any spelling), so no lookup is made."""
+        return parse_address(host) or loose_ipv4(host)

@@ -136,6 +136,12 @@ def default_text_name(text: str) -> str:
     return name if len(name) <= 80 else name[:77] + "..."
 
 
+def default_website_name(url: str) -> str:
+    """A readable name for a website without one: its host and path."""
+    name = url.split("://", 1)[-1].rstrip("/")
+    return name if len(name) <= 80 else name[:77] + "..."
+
+
 def validate_metadata(metadata: dict[str, Any] | None, *, max_keys: int = 32, max_bytes: int = 4096) -> dict[str, Any]:
     """User metadata copied onto every vector: flat, small, scalar values only."""
     if not metadata:

@@ -163,6 +163,25 @@ def _webhook_sender(settings: Settings) -> Any:
     return HttpxWebhookSender(allow_private_networks=settings.webhooks.allow_private_networks)
 
 
+def _crawler(settings: Settings) -> Any:
+    from adapters.httpx.crawler import CrawlerSettings, HttpxWebCrawler
+    from domain.netpolicy import NetPolicy
+
+    crawl = settings.crawl
+    defaults = CrawlerSettings()
+    return HttpxWebCrawler(
+        CrawlerSettings(
+            policy=NetPolicy(allow_private=crawl.allow_private_networks, allowed_ports=crawl.allowed_ports),
+            user_agent=crawl.user_agent or defaults.user_agent,
+            concurrency_per_host=crawl.concurrency_per_host,
+            connect_timeout=crawl.connect_timeout_seconds,
+            page_timeout=crawl.page_timeout_seconds,
+            max_page_bytes=crawl.max_page_bytes,
+            max_crawl_delay=crawl.max_crawl_delay_seconds,
+        )
+    )
+
+
 def _telemetry() -> Any:
     from adapters.prometheus.telemetry import PrometheusTelemetry
 
@@ -211,6 +230,7 @@ def _service_config(settings: Settings, worker_id: str | None) -> ServiceConfig:
             max_top_k=limits.max_top_k,
             max_name_chars=limits.max_name_chars,
             max_page_size=limits.max_page_size,
+            max_crawl_pages=settings.crawl.max_pages_limit,
         ),
         idempotency_ttl_seconds=settings.idempotency_ttl_hours * 3600,
         embed_batch_size=settings.embed_batch_size,
@@ -243,7 +263,7 @@ class Container(containers.DeclarativeContainer):
     token_measure = providers.Singleton(_token_measure)
     character_measure = providers.Singleton(CharacterMeasure)
     telemetry = providers.Singleton(_telemetry)
-    crawler: providers.Object[Any] = providers.Object(None)
+    crawler = providers.Singleton(_crawler, settings)
 
     config = providers.Singleton(_service_config, settings, worker_id)
     extractor = providers.Singleton(_extractor, settings, config)

@@ -67,7 +67,29 @@ SETTINGS_DOC: list[tuple[str, str, str]] = [
     (
         "WEBHOOK_ALLOW_PRIVATE_NETWORKS",
         "(CRAWL_ALLOW_PRIVATE_NETWORKS, else 0)",
-        "`1` lets webhooks reach loopback, private and link-local addresses (never in production).",
+        "`1` lets webhooks reach loopback, private and link-local addresses, not metadata ones (never in production).",
+    ),
+    (
+        "CRAWL_ALLOW_PRIVATE_NETWORKS",
+        "0",
+        "`1` lets crawls reach loopback, private and link-local addresses, not metadata ones (intranets, tests; "
+        "never on a shared server).",
+    ),
+    ("CRAWL_ALLOWED_PORTS", "80,443", "Ports a crawl may connect to, comma-separated; `*` for any."),
+    ("CRAWL_MAX_PAGES_LIMIT", "1000", "Largest `maxPages` a website source may ask for (default request: 50)."),
+    (
+        "CRAWL_CONCURRENCY_PER_HOST",
+        "4",
+        "Requests in flight at once per crawl, all to its one site (1 when the site sets a Crawl-delay).",
+    ),
+    ("CRAWL_CONNECT_TIMEOUT_SECONDS", "10", "Connecting to a site (resolving included) must end within this."),
+    ("CRAWL_PAGE_TIMEOUT_SECONDS", "30", "A whole page (redirects, headers and body) must arrive within this."),
+    ("CRAWL_MAX_PAGE_MB", "10", "Largest page once decoded (gzip included); a larger one fails as too large."),
+    ("CRAWL_MAX_CRAWL_DELAY_SECONDS", "60", "A site's robots.txt Crawl-delay is honoured up to this."),
+    (
+        "CRAWL_USER_AGENT",
+        "Sluice/<version> (web crawler)",
+        "User-Agent of the crawler; robots.txt rules for `Sluice` apply.",
     ),
     (
         "SLUICE_ADMIN_API_KEY",
@@ -207,6 +229,48 @@ class WebhookSettings:
             poll_seconds=_float(env, "WEBHOOK_POLL_SECONDS", 1.0, minimum=0.05),
             allow_private_networks=_bool(env, "WEBHOOK_ALLOW_PRIVATE_NETWORKS", private),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class CrawlSettings:
+    allow_private_networks: bool = False
+    allowed_ports: frozenset[int] | None = frozenset({80, 443})
+    max_pages_limit: int = 1000
+    concurrency_per_host: int = 4
+    connect_timeout_seconds: float = 10.0
+    page_timeout_seconds: float = 30.0
+    max_page_bytes: int = 10 * MB
+    max_crawl_delay_seconds: float = 60.0
+    user_agent: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> CrawlSettings:
+        return cls(
+            allow_private_networks=_bool(env, "CRAWL_ALLOW_PRIVATE_NETWORKS", False),
+            allowed_ports=_ports(env, "CRAWL_ALLOWED_PORTS", frozenset({80, 443})),
+            max_pages_limit=_int(env, "CRAWL_MAX_PAGES_LIMIT", 1000, minimum=1),
+            concurrency_per_host=_int(env, "CRAWL_CONCURRENCY_PER_HOST", 4, minimum=1),
+            connect_timeout_seconds=_float(env, "CRAWL_CONNECT_TIMEOUT_SECONDS", 10.0, minimum=0.01),
+            page_timeout_seconds=_float(env, "CRAWL_PAGE_TIMEOUT_SECONDS", 30.0, minimum=0.01),
+            max_page_bytes=int(_float(env, "CRAWL_MAX_PAGE_MB", 10, minimum=0.001) * MB),
+            max_crawl_delay_seconds=_float(env, "CRAWL_MAX_CRAWL_DELAY_SECONDS", 60.0),
+            user_agent=env.get("CRAWL_USER_AGENT", "").strip() or None,
+        )
+
+
+def _ports(env: Mapping[str, str], name: str, default: frozenset[int]) -> frozenset[int] | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if raw == "*":
+        return None
+    ports = set()
+    for part in raw.split(","):
+        part = part.strip()
+        if not part.isdigit() or not 1 <= int(part) <= 65535:
+            raise InvalidInput(f"{name} must be port numbers separated by commas (or *), not {raw!r}")
+        ports.add(int(part))
+    return frozenset(ports)
 
 
 @dataclass(frozen=True, slots=True)
@@ -370,6 +434,7 @@ class Settings:
     chunks: ChunkSettings = field(default_factory=ChunkSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    crawl: CrawlSettings = field(default_factory=CrawlSettings)
     embedder: str = "hashing"
     embed_batch_size: int | None = None
     embed_timeout_seconds: float = 120.0
@@ -399,6 +464,7 @@ class Settings:
             chunks=ChunkSettings.from_env(env),
             limits=LimitSettings.from_env(env),
             webhooks=WebhookSettings.from_env(env),
+            crawl=CrawlSettings.from_env(env),
             embedder=env.get("SLUICE_EMBEDDER", "").strip() or "hashing",
             embed_batch_size=batch or None,
             embed_timeout_seconds=_float(env, "EMBED_TIMEOUT_SECONDS", 120.0, minimum=0.1),

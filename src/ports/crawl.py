@@ -1,8 +1,12 @@
 """The web crawler port: a start URL and options in, pages of main text out.
 
-Contract: yields each kept page once, within the options' limits (pages, depth, scope);
-pages it skips or fails are reported through ``on_progress`` and in the final
-``CrawlReport``. A start URL that may not be fetched raises ``CrawlBlocked`` (permanent).
+Contract: ``crawl`` yields each kept page once, as soon as it is fetched, within the
+options' limits (pages, depth, scope); the counters go to ``on_progress`` while it runs,
+and every URL it skips or fails is counted in ``report`` with its reason. A start URL
+that may not be fetched (blocked address, robots.txt, an HTTP 4xx, not a page) raises
+``CrawlBlocked`` (permanent); one that cannot be fetched now (timeout, 5xx, unreachable)
+raises ``CrawlUnavailable`` (transient). ``check`` judges a start URL before a job is
+created: the normalized URL, or ``CrawlBlocked``. No HTTP library error crosses the port.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ CrawlProgressFn = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class WebCrawler(Protocol):
+    async def check(self, url: str) -> str: ...
+
     def crawl(
         self,
         start_url: str,

@@ -35,6 +35,8 @@ SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/agents/{agent_id}/sources/file"): {
         "files": {"file": ("keepers.md", b"# Keepers\n\nLighthouse keepers trimmed the wicks.\n", "text/markdown")}
     },
+    # Accepted and queued (no worker runs here): the address is checked when the source is created.
+    ("POST", "/api/agents/{agent_id}/sources/website"): {"json": {"url": "http://93.184.215.14/docs/"}},
     ("POST", "/api/agents/{agent_id}/search"): {"json": {"query": "lighthouse"}},
     ("PUT", "/api/agents/{agent_id}/webhook"): {"json": {"url": "https://hooks.example.com/in"}},
 }

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 import httpx
 
 import sluice
-from domain.netpolicy import blocked_reason
+from domain.netpolicy import NetPolicy
 from ports.webhooks import WebhookBlocked, WebhookUnreachable
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
@@ -44,6 +44,9 @@ class HttpxWebhookSender:
         user_agent: str | None = None,
     ) -> None:
         self._allow_private = allow_private_networks
+        # The crawler's policy: any port (the receiver chose it), cloud metadata
+        # addresses refused even when private networks are allowed.
+        self._policy = NetPolicy(allow_private=allow_private_networks, allowed_ports=None)
         self._resolve = resolver or resolve
         self._user_agent = user_agent or f"Sluice-Webhooks/{sluice.__version__}"
         self._client: httpx.AsyncClient | None = None
@@ -111,14 +114,13 @@ class HttpxWebhookSender:
             raise WebhookUnreachable(f"cannot resolve {host}: {_describe(exc)}") from exc
         if not addresses:
             raise WebhookUnreachable(f"cannot resolve {host}: no address")
-        if not self._allow_private:
-            for address in addresses:
-                reason = blocked_reason(address)
-                if reason is not None:
-                    raise WebhookBlocked(
-                        f"the webhook host {host} resolves to {address}, {reason}; internal addresses are "
-                        "refused (set WEBHOOK_ALLOW_PRIVATE_NETWORKS=1 to allow them)"
-                    )
+        for address in addresses:
+            reason = self._policy.address_refusal(address)
+            if reason is not None:
+                hint = "" if self._allow_private else " (set WEBHOOK_ALLOW_PRIVATE_NETWORKS=1 to allow them)"
+                raise WebhookBlocked(
+                    f"the webhook host {host} resolves to {address}, {reason}; internal addresses are refused{hint}"
+                )
         return addresses[0].split("%", 1)[0]
 
     async def close(self) -> None:

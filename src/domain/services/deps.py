@@ -49,6 +49,7 @@ class Limits:
     max_sources_per_agent: int = 100_000
     max_name_chars: int = 200
     max_page_size: int = 200
+    max_crawl_pages: int = 1000
 
 
 @dataclass(frozen=True, slots=True)

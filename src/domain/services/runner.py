@@ -275,33 +275,37 @@ class JobRunner:
             )
 
         batch = _Batch()
-        async for section, lo, hi in read_sections(self._ports, source, self._config, on_progress=self._extra(run)):
-            run.check()
-            state["sections"] += 1
-            state["characters"] += len(section.text)
-            clock = time.monotonic()
-            chunks = await asyncio.to_thread(
-                chunk_text, section.text, size=options.size, overlap=options.overlap, measure=measure
-            )
-            timings["chunk"] += time.monotonic() - clock
-            sizes = [0] * len(chunks)
-            if counter is not None:
-                sizes = await asyncio.to_thread(counter.count_many, [c.text for c in chunks])
-            length = max(1, len(section.text))
-            for chunk, tokens in zip(chunks, sizes, strict=True):
-                if batch_tokens and batch.chunks and batch.tokens + tokens > batch_tokens:
-                    await flush(batch)
-                    batch = _Batch(fraction=batch.fraction)
-                index = state["chunks_total"]
-                state["chunks_total"] += 1
-                extra = {**user_meta, "source_name": source.name, "source_type": source.type.value}
-                extra.update(section.chunk_extra(chunk.start, chunk.end))
-                batch.chunks.append((dataclasses.replace(chunk, index=index), extra))
-                batch.tokens += tokens
-                batch.fraction = lo + (hi - lo) * (chunk.end / length)
-                if len(batch.chunks) >= batch_size:
-                    await flush(batch)
-                    batch = _Batch(fraction=batch.fraction)
+        extra_result: dict[str, Any] = {}
+        sections = read_sections(self._ports, source, self._config, on_progress=self._extra(run), result=extra_result)
+        # aclosing: a crawl's workers and connections end with the job, even when it fails.
+        async with contextlib.aclosing(sections):
+            async for section, lo, hi in sections:
+                run.check()
+                state["sections"] += 1
+                state["characters"] += len(section.text)
+                clock = time.monotonic()
+                chunks = await asyncio.to_thread(
+                    chunk_text, section.text, size=options.size, overlap=options.overlap, measure=measure
+                )
+                timings["chunk"] += time.monotonic() - clock
+                sizes = [0] * len(chunks)
+                if counter is not None:
+                    sizes = await asyncio.to_thread(counter.count_many, [c.text for c in chunks])
+                length = max(1, len(section.text))
+                for chunk, tokens in zip(chunks, sizes, strict=True):
+                    if batch_tokens and batch.chunks and batch.tokens + tokens > batch_tokens:
+                        await flush(batch)
+                        batch = _Batch(fraction=batch.fraction)
+                    index = state["chunks_total"]
+                    state["chunks_total"] += 1
+                    extra = {**user_meta, "source_name": source.name, "source_type": source.type.value}
+                    extra.update(section.chunk_extra(chunk.start, chunk.end))
+                    batch.chunks.append((dataclasses.replace(chunk, index=index), extra))
+                    batch.tokens += tokens
+                    batch.fraction = lo + (hi - lo) * (chunk.end / length)
+                    if len(batch.chunks) >= batch_size:
+                        await flush(batch)
+                        batch = _Batch(fraction=batch.fraction)
         await flush(batch)
         total = state["chunks_total"]
         if total == 0:
@@ -326,6 +330,7 @@ class JobRunner:
             "embedding_tokens": state["tokens"],
             "duration_seconds": round(elapsed, 3),
             "stage_seconds": {stage: round(seconds, 3) for stage, seconds in timings.items()},
+            **extra_result,
         }
 
     async def _step(self, name: str, seconds: float, call: Callable[[], Awaitable[T]]) -> T:

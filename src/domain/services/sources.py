@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from domain.crawling import CrawlOptions
 from domain.errors import Conflict, InvalidInput, LimitExceeded, NotFound
 from domain.files import SNIFF_BYTES, FileType, detect
 from domain.idempotency import IdempotencyClaim, IdempotencyRecord
@@ -16,7 +17,14 @@ from domain.pagination import Page, PageRequest
 from domain.services.agents import check_name
 from domain.services.deps import Ports, ServiceConfig
 from domain.services.jobs import cancel_active_jobs
-from domain.sources import ChunkingOptions, Source, SourceType, default_text_name, validate_metadata
+from domain.sources import (
+    ChunkingOptions,
+    Source,
+    SourceType,
+    default_text_name,
+    default_website_name,
+    validate_metadata,
+)
 
 if TYPE_CHECKING:
     from ports.store import UnitOfWork
@@ -157,6 +165,43 @@ class SourceService:
 
     async def discard_file(self, stored: StoredFile) -> None:
         await self._ports.blobs.delete(stored.blob_key)
+
+    async def create_website_source(
+        self,
+        agent_id: uuid.UUID,
+        url: str,
+        *,
+        name: str | None = None,
+        crawl: CrawlOptions | None = None,
+        chunking: ChunkingOptions | None = None,
+        metadata: dict[str, Any] | None = None,
+        priority: int | None = None,
+        idempotency: IdempotencyClaim | None = None,
+    ) -> tuple[Source, Job]:
+        """Check the start URL (a blocked one is refused here, not in a failed job),
+        then create the source and its ``crawl_website`` job."""
+        crawler = self._ports.crawler
+        if crawler is None:
+            raise InvalidInput("website sources are not enabled on this server (no crawler configured)")
+        crawl = crawl or CrawlOptions()
+        limit = self._config.limits.max_crawl_pages
+        if crawl.max_pages > limit:
+            raise LimitExceeded(
+                "max_crawl_pages", f"max_pages is {crawl.max_pages}; the limit is {limit} (CRAWL_MAX_PAGES_LIMIT)"
+            )
+        await self._require_agent(agent_id)
+        start = await crawler.check(url)
+        options = self._options(chunking, metadata)
+        options["crawl"] = crawl.to_dict()
+        source = Source.new(
+            agent_id=agent_id,
+            name=name if name is not None else default_website_name(start),
+            type=SourceType.WEBSITE,
+            now=self._ports.clock.now(),
+            options=options,
+        )
+        source.url = start
+        return await self.add_source(source, None, priority=priority, idempotency=idempotency)
 
     async def add_source(
         self,

@@ -135,6 +135,24 @@ class FileSourceFields(ChunkingFields, kw_only=True):
     priority: Priority | None = None
 
 
+GlobPatterns = Annotated[list[Annotated[str, msgspec.Meta(min_length=1, max_length=300)]], msgspec.Meta(max_length=50)]
+
+
+class WebsiteSourceCreate(ChunkingFields, kw_only=True):
+    """A website to crawl. ``maxPages`` is capped by the server's CRAWL_MAX_PAGES_LIMIT."""
+
+    url: Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
+    name: Name | None = None
+    crawl_subpages: bool = True
+    max_pages: Annotated[int, msgspec.Meta(ge=1)] = 50
+    max_depth: Annotated[int, msgspec.Meta(ge=0, le=100)] = 3
+    include_paths: GlobPatterns | None = None
+    exclude_paths: GlobPatterns | None = None
+    respect_robots: bool = True
+    metadata: dict[str, Any] | None = None
+    priority: Priority | None = None
+
+
 class SourceOut(Camel, kw_only=True):
     id: uuid.UUID
     agent_id: uuid.UUID

@@ -9,6 +9,7 @@ from litestar import Controller, Request, Response, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
+from domain.crawling import CrawlOptions
 from domain.errors import InvalidInput
 from domain.pagination import PageRequest
 from domain.services.deps import ServiceConfig
@@ -23,6 +24,7 @@ from entrypoints.api.schemas import (
     OkPage,
     SourceOut,
     TextSourceCreate,
+    WebsiteSourceCreate,
     page_of,
 )
 from entrypoints.api.uploads import convert_fields, read_upload
@@ -101,6 +103,36 @@ class SourceController(Controller):
             chunking=chunking,
             metadata=fields.metadata,
             priority=fields.priority,
+            idempotency=claim,
+        )
+        return created(Ok(data=SourceOut.of(source)), claim)
+
+    @post("/website", summary="Crawl a website; returns the source with the jobId of the crawl_website job")
+    async def create_website_source(
+        self,
+        agent_id: FromPath[uuid.UUID],
+        data: JSONBody[WebsiteSourceCreate],
+        sources: NamedDependency[SourceService],
+        service_config: NamedDependency[ServiceConfig],
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> Response[Ok[SourceOut]]:
+        claim = claim_of(idempotency_key, "website", data)
+        crawl = CrawlOptions(
+            max_pages=data.max_pages,
+            max_depth=data.max_depth,
+            crawl_subpages=data.crawl_subpages,
+            include_paths=tuple(data.include_paths or ()),
+            exclude_paths=tuple(data.exclude_paths or ()),
+            respect_robots=data.respect_robots,
+        )
+        source, _ = await sources.create_website_source(
+            agent_id,
+            data.url,
+            name=data.name,
+            crawl=crawl,
+            chunking=chunking_of(data, service_config.chunking),
+            metadata=data.metadata,
+            priority=data.priority,
             idempotency=claim,
         )
         return created(Ok(data=SourceOut.of(source)), claim)
