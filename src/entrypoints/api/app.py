@@ -14,6 +14,7 @@ from litestar.openapi import OpenAPIConfig
 
 import sluice
 from entrypoints.api.agents import AgentController
+from entrypoints.api.dashboard import dashboard_routes
 from entrypoints.api.errors import EXCEPTION_HANDLERS
 from entrypoints.api.jobs import AgentJobController, JobController
 from entrypoints.api.openapi import document_errors
@@ -76,6 +77,7 @@ def create_app(
             SearchController,
             RealtimeController,
             WebhookController,
+            *dashboard_routes(),
         ],
         dependencies={
             "agents": _provide(container.agents),

@@ -1,0 +1,233 @@
+"""The dashboard as a person uses it: forms, live progress bars, search, job pages.
+
+Every step goes through the page (clicks and typing); the API is only read to check
+what the page claims. Each test saves the screenshots the README shows.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+from browsing import has_route, shot
+from playwright.sync_api import expect
+from server import Server
+
+RETURNS = (
+    "Customers may return any item within 30 days of delivery for a full refund. "
+    "Refunds are paid to the original card within five business days."
+)
+LAMPS = "Our lighthouse-shaped desk lamps ship from Oslo and carry a two-year warranty on the bulb and the base."
+
+
+def create_agent(page: Any, name: str) -> str:
+    page.goto("/")
+    page.fill("#agent-form input[name=name]", name)
+    page.click("#agent-form button[type=submit]")
+    page.wait_for_url(re.compile(r"#/agents/[0-9a-f-]{36}$"))
+    expect(page.locator("h1")).to_have_text(name)
+    expect(page.locator("#live")).to_have_text("live")  # the agent's event stream is open
+    return page.url.rsplit("/", 1)[-1]
+
+
+def add_text(page: Any, name: str, text: str) -> None:
+    page.click("[data-tab=text]")
+    page.fill("#text-form input[name=name]", name)
+    page.fill("#text-form textarea[name=text]", text)
+    page.click("#text-form button[type=submit]")
+
+
+def job_row(page: Any, source_name: str) -> Any:
+    return page.locator(f"#jobs tr[data-source='{source_name}']")
+
+
+def test_text_sources_complete_live_and_search_shows_the_best_chunk(page: Any, dashboard_server: Server) -> None:
+    agent_id = create_agent(page, "Support handbook")
+    add_text(page, "returns policy", RETURNS)
+    add_text(page, "desk lamps", LAMPS)
+
+    for name in ("returns policy", "desk lamps"):
+        row = job_row(page, name)
+        expect(row).to_have_attribute("data-status", "completed", timeout=30_000)
+        expect(row.locator("[role=progressbar]")).to_have_attribute("aria-valuenow", "100")
+        expect(row.locator(".pct")).to_have_text("100%")
+    expect(page.locator("#sources tr[data-source]")).to_have_count(2)
+
+    page.fill("#search-form input[name=query]", "how long do I have to return something for a refund?")
+    page.click("#search-form button[type=submit]")
+    hits = page.locator("#hits li.hit")
+    expect(hits).to_have_count(2)
+    expect(hits.first.locator(".hit-source")).to_have_text("returns policy")
+    expect(hits.first).to_contain_text("within 30 days of delivery")
+    scores = [float(s) for s in hits.locator(".score").all_inner_texts()]
+    assert scores == sorted(scores, reverse=True) and scores[0] > scores[1], scores
+
+    # What the page shows is what the API holds.
+    with dashboard_server.client() as api:
+        jobs = api.get(f"/api/agents/{agent_id}/jobs").json()["data"]
+    assert sorted(j["status"] for j in jobs) == ["completed", "completed"]
+    shot(page, "agent")
+
+    # The job page: its facts and the timeline of its events.
+    job_row(page, "returns policy").locator("a", has_text="details").click()
+    page.wait_for_url(re.compile(r"#/jobs/[0-9a-f-]{36}$"))
+    timeline = page.locator("#timeline li")
+    expect(timeline.first).to_contain_text("queued")
+    expect(timeline.last).to_contain_text("completed")
+    expect(page.locator("#job-card")).to_contain_text("process_text")
+    shot(page, "job")
+
+    page.goto("/")
+    expect(page.locator(f"tr[data-agent='{agent_id}']")).to_contain_text("Support handbook")
+    shot(page, "agents")
+
+
+def make_pdf(pages: list[str]) -> bytes:
+    """A plain PDF with one line of Helvetica text per page (a text layer pypdf reads)."""
+    count = len(pages)
+    objects: dict[int, bytes] = {
+        1: b"<< /Type /Catalog /Pages 2 0 R >>",
+        3: b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    }
+    kids = []
+    for i, text in enumerate(pages):
+        page_id, content_id = 4 + 2 * i, 5 + 2 * i
+        kids.append(f"{page_id} 0 R")
+        escaped = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+        stream = f"BT /F1 12 Tf 72 720 Td ({escaped}) Tj ET".encode("latin-1")
+        objects[page_id] = (
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {content_id} 0 R "
+            "/Resources << /Font << /F1 3 0 R >> >> >>"
+        ).encode()
+        objects[content_id] = b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream)
+    objects[2] = f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count {count} >>".encode()
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = {}
+    for number in sorted(objects):
+        offsets[number] = len(out)
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, objects[number])
+    xref = len(out)
+    size = max(objects) + 1
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % size
+    out += b"".join(b"%010d 00000 n \n" % offsets[n] for n in range(1, size))
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (size, xref)
+    return bytes(out)
+
+
+PAGE_SEVEN = "The harbour master signs every cargo manifest with green ink before noon."
+
+
+def test_a_pdf_upload_shows_its_bar_reach_100_and_its_pages_in_search(
+    page: Any, dashboard_server: Server, tmp_path: Any
+) -> None:
+    if not has_route(dashboard_server, "/api/agents/{agent_id}/sources/file"):
+        pytest.skip("this build has no file uploads yet (POST /api/agents/{agentId}/sources/file)")
+    pages = [f"Page {n} of the port handbook covers berth number {n * 7} and its tides." for n in range(1, 21)]
+    pages[6] = PAGE_SEVEN
+    pdf = tmp_path / "port-handbook.pdf"
+    pdf.write_bytes(make_pdf(pages))
+
+    create_agent(page, "Port authority")
+    page.click("[data-tab=file]")
+    page.set_input_files("#file-form input[name=file]", str(pdf))
+    page.click("#file-form button[type=submit]")
+
+    row = job_row(page, "port-handbook.pdf")
+    expect(row).to_have_count(1, timeout=10_000)
+    seen: list[int] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        seen.append(int(row.locator("[role=progressbar]").get_attribute("aria-valuenow") or 0))
+        if seen[-1] == 100:
+            break
+        page.wait_for_timeout(50)
+    assert seen[-1] == 100, f"the bar stopped at {seen[-1]}%"
+    expect(row).to_have_attribute("data-status", "completed")
+    assert seen == sorted(seen), f"the bar went backwards: {seen}"
+    shot(page, "upload")
+
+    page.fill("#search-form input[name=query]", PAGE_SEVEN)
+    page.click("#search-form button[type=submit]")
+    first = page.locator("#hits li.hit").first
+    expect(first.locator(".hit-page")).to_have_text("page 7")
+    expect(first.locator(".hit-source")).to_have_text("port-handbook.pdf")
+
+
+class SlowSite:
+    """A site on 127.0.0.1 with many linked pages, each answered after a pause, so a
+    crawl of it is still running when the test cancels it."""
+
+    def __init__(self, delay: float = 0.4) -> None:
+        delay_s = delay
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if not self.path.startswith("/p/"):
+                    self.send_error(404)
+                    return
+                time.sleep(delay_s)
+                n = int(self.path.removeprefix("/p/") or 0)
+                links = "".join(f'<a href="/p/{n * 3 + k}">page {n * 3 + k}</a> ' for k in (1, 2, 3))
+                body = (
+                    f"<html><head><title>Page {n}</title></head><body><main><h1>Page {n}</h1>"
+                    f"<p>Ferry timetable number {n}: boats leave every {n % 50 + 10} minutes.</p>{links}"
+                    "</main></body></html>"
+                ).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/p/0"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> SlowSite:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def slow_site() -> Iterator[SlowSite]:
+    with SlowSite() as site:
+        yield site
+
+
+def test_a_running_crawl_is_cancelled_from_its_row(page: Any, dashboard_server: Server, slow_site: SlowSite) -> None:
+    if not has_route(dashboard_server, "/api/agents/{agent_id}/sources/website"):
+        pytest.skip("this build has no website sources yet (POST /api/agents/{agentId}/sources/website)")
+    agent_id = create_agent(page, "Ferry company")
+    page.click("[data-tab=website]")
+    page.fill("#website-form input[name=url]", slow_site.url)
+    page.fill("#website-form input[name=name]", "timetables")
+    page.fill("#website-form input[name=maxPages]", "500")
+    page.fill("#website-form input[name=maxDepth]", "10")
+    page.uncheck("#website-form input[name=respectRobots]")
+    page.click("#website-form button[type=submit]")
+
+    row = job_row(page, "timetables")
+    expect(row).to_have_attribute("data-status", "processing", timeout=20_000)
+    expect(row.locator(".bar-label")).to_contain_text("crawled", timeout=20_000)
+    row.locator("button[data-action=cancel]").click()
+    expect(row).to_have_attribute("data-status", "cancelled", timeout=20_000)
+    expect(row.locator("button[data-action=retry]")).to_be_visible()
+    shot(page, "crawl-cancelled")
+
+    with httpx.Client(base_url=dashboard_server.url, timeout=10) as api:
+        jobs = api.get(f"/api/agents/{agent_id}/jobs").json()["data"]
+    assert [j["status"] for j in jobs] == ["cancelled"]
+    assert jobs[0]["progress"].get("pages_crawled", 0) < 500
