@@ -20,7 +20,12 @@ STATIC_DIR = Path(__file__).with_name("static")
 _NO_STALE = CacheControlHeader(no_cache=True)
 
 
-@get("/", include_in_schema=False, cache_control=_NO_STALE)
+# The page and its assets hold no data: they are open to all, like /health (the
+# API's access guard skips routes marked public); the data is fetched with the key.
+PUBLIC = {"public": True}
+
+
+@get("/", include_in_schema=False, cache_control=_NO_STALE, opt=PUBLIC)
 async def dashboard_page() -> Response[bytes]:
     return Response((STATIC_DIR / "index.html").read_bytes(), media_type="text/html; charset=utf-8")
 
@@ -29,5 +34,5 @@ def dashboard_routes() -> list[ControllerRouterHandler]:
     """The page at ``/`` and its script and style sheet under ``/dashboard/``."""
     return [
         dashboard_page,
-        create_static_files_router(path="/dashboard", directories=[STATIC_DIR], cache_control=_NO_STALE),
+        create_static_files_router(path="/dashboard", directories=[STATIC_DIR], cache_control=_NO_STALE, opt=PUBLIC),
     ]

@@ -315,8 +315,29 @@
         }),
       );
     } catch (err) {
-      list.replaceChildren(h("tr", {}, h("td", { colspan: 5 }, failure(err))));
+      if (err.status === 404 && localStorage.getItem(KEY)) {
+        // An agent's own key may not list agents: it opens its agent by id.
+        list.replaceChildren(h("tr", {}, h("td", { colspan: 5 }, agentKeyForm())));
+      } else {
+        list.replaceChildren(h("tr", {}, h("td", { colspan: 5 }, failure(err))));
+      }
     }
+  }
+
+  function agentKeyForm() {
+    return h(
+      "form",
+      {
+        class: "row",
+        onsubmit: (e) => {
+          e.preventDefault();
+          location.hash = `#/agents/${new FormData(e.target).get("agent").trim().toLowerCase()}`;
+        },
+      },
+      h("span", { class: "muted" }, "This key belongs to one agent and cannot list the others."),
+      h("label", {}, "Agent id", h("input", { type: "text", name: "agent", required: true, pattern: UUID })),
+      h("button", { class: "primary", type: "submit" }, "Open"),
+    );
   }
 
   async function createAgent(e) {
