@@ -22,8 +22,8 @@ from domain.jobs import JobStatus
 from domain.pagination import PageRequest
 
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
-# Read as UTF-8 text where a server has no file uploads (and locally, see LocalBackend).
-TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".rst", ".text"})
+# Sent as text sources to a server that has no file uploads.
+TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".text"})
 PAGE = 200
 
 
@@ -116,14 +116,18 @@ class LocalBackend:
         return self._out(SourceOut.of(source))
 
     async def add_file(self, agent_id: str, path: Path, name: str) -> dict[str, Any]:
-        # Plain-text files go in as text sources; the other types need the file-source
-        # use case of the server (PDF, DOCX... extraction), reached with --server.
-        if path.suffix.lower() not in TEXT_SUFFIXES:
-            raise BackendError(
-                f"{path}: only text files ({', '.join(sorted(TEXT_SUFFIXES))}) can be ingested into local data; "
-                "send other types to a server with --server"
-            )
-        return await self.add_text(agent_id, read_text_file(path), name)
+        """As an upload: stored once its first bytes agree with its name, then its job."""
+        from entrypoints.api.schemas import SourceOut
+
+        async def content() -> AsyncIterator[bytes]:
+            with path.open("rb") as handle:
+                while chunk := await asyncio.to_thread(handle.read, 1 << 20):
+                    yield chunk
+
+        sources = self.sluice.sources
+        stored = await self._call(sources.store_file(_uuid(agent_id, "agent"), path.name, content()))
+        source, _ = await self._call(sources.create_file_source(stored, name=name))
+        return self._out(SourceOut.of(source))
 
     async def add_website(self, agent_id: str, url: str, name: str | None) -> dict[str, Any]:
         raise BackendError(f"{url}: websites can only be ingested through a server (--server URL)")

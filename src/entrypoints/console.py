@@ -20,12 +20,13 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from domain.files import EXTENSIONS
 from entrypoints.backends import Backend, BackendError, local_backend, remote_backend
 
 T = TypeVar("T")
 
 # What a folder walk picks up; a file named on the command line is always tried.
-INGESTIBLE = frozenset({".pdf", ".docx", ".csv", ".json", ".txt", ".md", ".markdown", ".rst", ".text"})
+INGESTIBLE = frozenset(EXTENSIONS)
 STATUS_STYLE = {
     "completed": "green",
     "failed": "red",

@@ -42,7 +42,7 @@ def browser() -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def dashboard_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     # The crawl test serves its site on 127.0.0.1, which the crawler refuses by default.
-    env = {"CRAWL_ALLOW_PRIVATE_NETWORKS": "1"}
+    env = {"CRAWL_ALLOW_PRIVATE_NETWORKS": "1", "CRAWL_ALLOWED_PORTS": "*"}
     server = Server(tmp_path_factory.mktemp("dashboard") / "data", env=env).start()
     try:
         yield server

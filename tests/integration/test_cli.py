@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+import documents
 from entrypoints.cli import main
 from entrypoints.library import Sluice
 from standins.openai import OpenAIStandIn
@@ -140,12 +141,25 @@ def test_agents_create_list_and_unknown_names(data: Path) -> None:
     assert twice.exit_code == 1 and "2 agents are named 'support bot'" in twice.output
 
 
+def test_a_pdf_is_ingested_locally_like_an_upload(data: Path, tmp_path: Path) -> None:
+    pages = documents.page_lines(5)
+    (tmp_path / "port.pdf").write_bytes(documents.pdf(pages))
+    result = run(data, "ingest", str(tmp_path / "port.pdf"), "--agent", "port", "--wait")
+    assert result.exit_code == 0, result.output
+    assert re.search(r"port\.pdf\s+━+\s+100%\s+completed", result.output), result.output
+    sources, jobs = stored(data, "port")
+    assert [(s.type.value, s.content_type) for s in sources] == [("file", "application/pdf")]
+    assert jobs[0].progress["pages_total"] == 5 and sources[0].chunk_count >= 1
+
+
 def test_what_local_data_cannot_take_is_refused_by_name(data: Path, tmp_path: Path) -> None:
-    pdf = tmp_path / "report.pdf"
-    pdf.write_bytes(b"%PDF-1.4\n")
-    result = run(data, "ingest", str(pdf), "https://example.com/", "--agent", "demo")
+    renamed = tmp_path / "report.pdf"
+    renamed.write_bytes(b"\x7fELF\x02\x01\x01" + bytes(200))
+    result = run(data, "ingest", str(renamed), "https://example.com/", "--agent", "demo")
     assert result.exit_code == 1
-    assert "report.pdf: only text files" in result.output and "--server" in result.output
-    assert "https://example.com/: websites can only be ingested through a server" in result.output
+    message = " ".join(result.output.split())
+    assert "report.pdf: the file is named .pdf but is" in message
+    assert "https://example.com/: websites can only be ingested through a server" in message
+    assert "nothing was queued" in message
     missing = run(data, "ingest", str(tmp_path / "nope.md"), "--agent", "demo")
     assert missing.exit_code == 2 and "no such file or folder" in missing.output

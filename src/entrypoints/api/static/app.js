@@ -365,14 +365,18 @@
     const sourceRows = h("tbody", { id: "sources" });
     let refreshTimer = null;
 
+    let reloads = 0;
     const reload = async () => {
+      // Reloads overlap (every event may ask for one): only the latest may paint, or an
+      // older answer finishing last would bring back a list without the newest source.
+      const mine = ++reloads;
       try {
         const [a, srcs, js] = await Promise.all([
           api(`/api/agents/${agentId}`),
           listAll(`/api/agents/${agentId}/sources`),
           listAll(`/api/agents/${agentId}/jobs`, 200),
         ]);
-        if (token !== page) return;
+        if (token !== page || mine !== reloads) return;
         agent = a.data;
         sources = new Map(srcs.map((s) => [s.id, s]));
         for (const job of js) {
@@ -512,7 +516,7 @@
 
   function addKnowledge(agentId, after) {
     const created = (what) => (answer) => {
-      toast(`${what} added to ${answer.data.name}: its job is queued`);
+      toast(`${what} "${answer.data.name}" added: its job is queued`);
       after();
     };
     const submit = (what, build) => async (e) => {
