@@ -14,6 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "e2e"))
 
+from browsing import ADMIN_KEY
 from server import Server
 
 import services
@@ -23,7 +24,9 @@ CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API runs an event loop in this thread
+# while it is open, and the async tests that run after this folder need the thread free.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not os.path.exists(CHROMIUM):
         services.need("chromium", f"{CHROMIUM} is missing (apt-get install chromium)")
@@ -39,10 +42,11 @@ def browser() -> Iterator[Any]:
             chromium.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def dashboard_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     # The crawl test serves its site on 127.0.0.1, which the crawler refuses by default.
-    env = {"CRAWL_ALLOW_PRIVATE_NETWORKS": "1", "CRAWL_ALLOWED_PORTS": "*"}
+    # With API keys on (where the build has them): the page must send the key everywhere.
+    env = {"CRAWL_ALLOW_PRIVATE_NETWORKS": "1", "CRAWL_ALLOWED_PORTS": "*", "SLUICE_ADMIN_API_KEY": ADMIN_KEY}
     server = Server(tmp_path_factory.mktemp("dashboard") / "data", env=env).start()
     try:
         yield server
@@ -52,7 +56,9 @@ def dashboard_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve
 
 @pytest.fixture
 def page(browser: Any, dashboard_server: Server) -> Iterator[Any]:
+    """A page whose browser already holds the admin key (as after the key prompt)."""
     context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=dashboard_server.url)
+    context.add_init_script(f"localStorage.setItem('sluice.apiKey', {ADMIN_KEY!r})")
     page = context.new_page()
     page.on("dialog", lambda dialog: dialog.accept())  # confirm() of delete buttons
     errors: list[str] = []

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from browsing import has_route, shot
+from browsing import ADMIN_KEY, api, has_route, shot
 from playwright.sync_api import expect
 from server import Server
 
@@ -71,8 +71,8 @@ def test_text_sources_complete_live_and_search_shows_the_best_chunk(page: Any, d
     assert scores == sorted(scores, reverse=True) and scores[0] > scores[1], scores
 
     # What the page shows is what the API holds.
-    with dashboard_server.client() as api:
-        jobs = api.get(f"/api/agents/{agent_id}/jobs").json()["data"]
+    with api(dashboard_server) as client:
+        jobs = client.get(f"/api/agents/{agent_id}/jobs").json()["data"]
     assert sorted(j["status"] for j in jobs) == ["completed", "completed"]
     shot(page, "agent")
 
@@ -90,6 +90,20 @@ def test_text_sources_complete_live_and_search_shows_the_best_chunk(page: Any, d
     shot(page, "agents")
 
 
+def handbook(pages: int) -> list[list[str]]:
+    """Readable pages (they end up in the README's screenshot), 15 lines each."""
+    lines = [
+        "Berth {n} takes vessels up to {m} metres; pilots board at buoy {n}.",
+        "Tugs for berth {n} are booked two hours ahead through the harbour office.",
+        "Cranes on quay {n} lift up to {t} tonnes in winds below 20 knots.",
+        "Reefer containers on quay {n} are plugged in within thirty minutes of landing.",
+        "Fresh water is supplied at berth {n} from six in the morning to ten at night.",
+    ]
+    return [
+        [line.format(n=n, m=80 + 10 * n, t=30 + n) for _ in range(3) for line in lines] for n in range(1, pages + 1)
+    ]
+
+
 PAGE_SEVEN = "The harbour master signs every cargo manifest with green ink before noon."
 
 
@@ -98,7 +112,7 @@ def test_a_pdf_upload_shows_its_bar_reach_100_and_its_pages_in_search(
 ) -> None:
     if not has_route(dashboard_server, "/api/agents/{agent_id}/sources/file"):
         pytest.skip("this build has no file uploads yet (POST /api/agents/{agentId}/sources/file)")
-    pages = documents.page_lines(20)
+    pages = handbook(20)
     pages[6] = [PAGE_SEVEN, *pages[6][1:]]
     pdf = tmp_path / "port-handbook.pdf"
     pdf.write_bytes(documents.pdf(pages))
@@ -122,6 +136,7 @@ def test_a_pdf_upload_shows_its_bar_reach_100_and_its_pages_in_search(
     assert seen == sorted(seen), f"the bar went backwards: {seen}"
 
     page.fill("#search-form input[name=query]", PAGE_SEVEN)
+    page.select_option("#search-form select[name=topK]", "3")
     page.click("#search-form button[type=submit]")
     first = page.locator("#hits li.hit").first
     expect(first.locator(".hit-page")).to_have_text(re.compile(r"^pages? (\d+\u2013)?7(\u2013\d+)?$"))
@@ -197,7 +212,33 @@ def test_a_running_crawl_is_cancelled_from_its_row(page: Any, dashboard_server: 
     expect(row.locator("button[data-action=retry]")).to_be_visible()
     shot(page, "crawl-cancelled")
 
-    with httpx.Client(base_url=dashboard_server.url, timeout=10) as api:
-        jobs = api.get(f"/api/agents/{agent_id}/jobs").json()["data"]
+    with api(dashboard_server) as client:
+        jobs = client.get(f"/api/agents/{agent_id}/jobs").json()["data"]
     assert [j["status"] for j in jobs] == ["cancelled"]
     assert jobs[0]["progress"].get("pages_crawled", 0) < 500
+
+
+def test_the_page_asks_for_a_key_when_the_server_wants_one(browser: Any, dashboard_server: Server) -> None:
+    if httpx.get(f"{dashboard_server.url}/api/agents", timeout=10).status_code != 401:
+        pytest.skip("this build has no API keys yet (SLUICE_ADMIN_API_KEY)")
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=dashboard_server.url)
+    try:
+        page = context.new_page()
+        page.goto("/")
+        dialog = page.locator("#key-dialog")
+        expect(dialog).to_be_visible()
+        shot(page, "api-key")
+
+        page.fill("#key-input", "not-the-key-at-all")
+        page.click("#key-form button[type=submit]")
+        expect(page.locator("#key-reason")).to_contain_text("refused")
+        expect(dialog).to_be_visible()
+
+        page.fill("#key-input", ADMIN_KEY)
+        page.click("#key-form button[type=submit]")
+        expect(dialog).to_be_hidden()
+        expect(page.locator("#agent-form")).to_be_visible()
+        expect(page.locator("table tbody tr").first).not_to_contain_text("API key")
+        assert page.evaluate("localStorage.getItem('sluice.apiKey')") == ADMIN_KEY
+    finally:
+        context.close()

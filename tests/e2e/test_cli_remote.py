@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import CliRunner, Result
 from server import Server
@@ -17,12 +18,14 @@ from server import Server
 from entrypoints.cli import main
 
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+KEY = "cli-admin-key-for-tests"
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    running = Server(tmp_path_factory.mktemp("cli-remote") / "data").start()
+    # API keys on where the build has them: every command below sends SLUICE_API_KEY.
+    running = Server(tmp_path_factory.mktemp("cli-remote") / "data", env={"SLUICE_ADMIN_API_KEY": KEY}).start()
     try:
         yield running
     finally:
@@ -40,7 +43,7 @@ def docs(tmp_path: Path) -> Path:
 
 def run(*args: str, input: str | None = None, env: dict[str, str] | None = None, tmp: Path) -> Result:
     # Local data that must stay untouched: every command here goes to the server.
-    base = {"SLUICE_DATA_DIR": str(tmp / "local-data"), "COLUMNS": "200", "SLUICE_SERVER": "", "SLUICE_API_KEY": ""}
+    base = {"SLUICE_DATA_DIR": str(tmp / "local-data"), "COLUMNS": "200", "SLUICE_SERVER": "", "SLUICE_API_KEY": KEY}
     return CliRunner().invoke(main, list(args), input=input, env={**base, **(env or {})}, catch_exceptions=False)
 
 
@@ -52,7 +55,7 @@ def test_ingest_jobs_sources_and_watch_against_a_server(server: Server, docs: Pa
     result = run("ingest", str(docs), "--agent", "remote bot", "--wait", "--server", server.url, tmp=tmp_path)
     assert result.exit_code == 0, result.output
     assert "2 of 2 ingested into agent remote bot" in result.output
-    with server.client() as api:
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {KEY}"}) as api:
         sources = api.get(f"/api/agents/{agent_id}/sources").json()["data"]
         jobs = api.get(f"/api/agents/{agent_id}/jobs").json()["data"]
     assert sorted(s["name"] for s in sources) == ["faq/shipping.txt", "returns.md"]
@@ -75,6 +78,16 @@ def test_ingest_jobs_sources_and_watch_against_a_server(server: Server, docs: Pa
     agents_out = run("agents", env=env, tmp=tmp_path)
     assert agent_id in agents_out.output and "remote bot" in agents_out.output
     assert not (tmp_path / "local-data").exists()  # nothing went to local data
+
+
+def test_a_server_that_wants_a_key_says_so(server: Server, tmp_path: Path) -> None:
+    if httpx.get(f"{server.url}/api/agents", timeout=10).status_code != 401:
+        pytest.skip("this build has no API keys yet (SLUICE_ADMIN_API_KEY)")
+    refused = run("agents", "--server", server.url, env={"SLUICE_API_KEY": ""}, tmp=tmp_path)
+    assert refused.exit_code == 1 and "asks for an API key" in refused.output
+    wrong = run("agents", "--server", server.url, "--key", "not-the-key", tmp=tmp_path)
+    assert wrong.exit_code == 1 and "refused this one" in wrong.output
+    assert run("agents", "--server", server.url, "--key", KEY, tmp=tmp_path).exit_code == 0
 
 
 def test_a_server_that_cannot_be_reached_is_named(tmp_path: Path) -> None:

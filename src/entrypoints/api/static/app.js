@@ -93,7 +93,11 @@
     try { payload = await res.json(); } catch { /* not JSON */ }
     const error = (payload && payload.error) || {};
     if (res.status === 401) {
-      askKey(localStorage.getItem(KEY) ? "That API key was refused. Enter another one." : error.message);
+      askKey(
+        localStorage.getItem(KEY)
+          ? "That API key was refused. Enter another one."
+          : "This server asks for an API key. It is kept in this browser only.",
+      );
       throw new ApiError(401, "unauthorized", error.message || "an API key is needed");
     }
     if (!res.ok || (payload && payload.success === false)) {
@@ -121,16 +125,18 @@
 
   // -- live updates ---------------------------------------------------------------------
 
-  function setLive(on) {
+  // "live" while a page's event stream is open, "reconnecting" while it is lost,
+  // nothing on pages without one.
+  function setLive(state) {
     const el = $("#live");
-    el.textContent = on ? "live" : "offline";
-    el.classList.toggle("on", on);
+    el.textContent = state === true ? "live" : state === false ? "reconnecting…" : "";
+    el.classList.toggle("on", state === true);
   }
 
   function closeStream() {
     if (stream) stream.close();
     stream = null;
-    setLive(false);
+    setLive(null);
   }
 
   function openStream(path, onEvent) {
@@ -297,7 +303,10 @@
         list.replaceChildren(h("tr", {}, h("td", { class: "empty", colspan: 5 }, "No agent yet: create one above.")));
         return;
       }
-      const detailed = await Promise.all(agents.map((a) => api(`/api/agents/${a.id}`).then((r) => r.data).catch(() => a)));
+      // Counts for the newest 50 (a request each); older agents are listed without them.
+      const detailed = await Promise.all(
+        agents.map((a, i) => (i < 50 ? api(`/api/agents/${a.id}`).then((r) => r.data).catch(() => a) : a)),
+      );
       if (token !== page) return;
       list.replaceChildren(
         ...detailed.map((a) => {
@@ -309,7 +318,12 @@
             h("td", {}, h("a", { href: `#/agents/${a.id}` }, a.name), a.description ? h("div", { class: "muted small" }, a.description) : null),
             h("td", {}, c.sources),
             h("td", {}, c.chunks),
-            h("td", {}, active ? `${active} active` : "", c.jobs.failed ? h("span", { class: "error" }, ` ${c.jobs.failed} failed`) : null),
+            h(
+              "td",
+              {},
+              active ? `${active} active` : c.jobs.completed ? `${c.jobs.completed} completed` : "",
+              c.jobs.failed ? h("span", { class: "error" }, ` · ${c.jobs.failed} failed`) : null,
+            ),
             h("td", { class: "muted small" }, when(a.createdAt)),
           );
         }),
@@ -751,7 +765,7 @@
         }
         if (TERMINAL.has(event.status)) {
           es.close(); // the stream ends after a terminal state; no reconnect
-          setLive(false);
+          setLive(null);
           reload().catch(fail);
         } else {
           render();
