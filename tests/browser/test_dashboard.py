@@ -89,6 +89,16 @@ def test_text_sources_complete_live_and_search_shows_the_best_chunk(page: Any, d
     expect(page.locator(f"tr[data-agent='{agent_id}']")).to_contain_text("Support handbook")
     shot(page, "agents")
 
+    # Deleting a source from its row (the confirm() is accepted): gone from the page and the API.
+    page.locator(f"tr[data-agent='{agent_id}'] a").click()
+    lamps = page.locator("#sources tr[data-source]", has_text="desk lamps")
+    lamps.locator("button[data-action=delete-source]").click()
+    expect(lamps).to_have_count(0)
+    expect(page.locator("#sources tr[data-source]")).to_have_count(1)
+    with api(dashboard_server) as client:
+        names = [s["name"] for s in client.get(f"/api/agents/{agent_id}/sources").json()["data"]]
+    assert names == ["returns policy"]
+
 
 def handbook(pages: int) -> list[list[str]]:
     """Readable pages (they end up in the README's screenshot), 15 lines each."""
