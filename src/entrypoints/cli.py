@@ -201,3 +201,9 @@ def search(agent_id: uuid.UUID, query: str, top_k: int) -> None:
         snippet = snippet if len(snippet) <= 240 else snippet[:237] + "..."
         click.echo(f"{rank}. {hit.score:.3f}  {hit.source_name or hit.source_id} #{hit.chunk_index}")
         click.echo(f"   {snippet}")
+
+
+# ingest, jobs, sources, agents: on the local data or a server (entrypoints.console).
+from entrypoints.console import register  # noqa: E402
+
+register(main)

@@ -121,6 +121,8 @@ SETTINGS_DOC: list[tuple[str, str, str]] = [
     ("S3_SECRET_ACCESS_KEY", "(AWS default chain)", "Secret access key."),
     ("LOG_LEVEL", "INFO", "Logging level."),
     ("LOG_FORMAT", "json", "`json` (one object per line) or `console`; `console` by default on a terminal."),
+    ("SLUICE_SERVER", "(unset)", "CLI only: `ingest`, `jobs`, `sources`, `agents` act on this server, not local data."),
+    ("SLUICE_API_KEY", "(unset)", "CLI only: API key sent to `SLUICE_SERVER` (`Authorization: Bearer`)."),
 ]
 
 

@@ -15,6 +15,7 @@ from litestar.openapi import OpenAPIConfig
 import sluice
 from entrypoints.api.access import authorize, principal_of
 from entrypoints.api.agents import AgentController
+from entrypoints.api.dashboard import dashboard_routes
 from entrypoints.api.errors import EXCEPTION_HANDLERS
 from entrypoints.api.jobs import AgentJobController, JobController
 from entrypoints.api.keys import KeyController
@@ -80,6 +81,7 @@ def create_app(
             RealtimeController,
             WebhookController,
             KeyController,
+            *dashboard_routes(),
         ],
         guards=[authorize],
         dependencies={
