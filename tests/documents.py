@@ -182,3 +182,22 @@ def deep_json(depth: int = 100_000) -> bytes:
 
 def records_json(records: list[dict]) -> bytes:
     return json.dumps({"title": "inventory", "items": records}).encode()
+
+
+def lying_docx(megabytes: int = 30) -> bytes:
+    """word/document.xml inflates to ``megabytes`` but the zip's directory says 1,000 bytes:
+    size and ratio checks pass, and reading must stop at the declared size."""
+    import struct
+
+    def change(body: bytes) -> bytes:
+        return body.replace(b"<w:body>", b"<w:body>" + b" " * (megabytes * 1024 * 1024), 1)
+
+    data = bytearray(_rewrite(docx(["Harmless words here"]), "word/document.xml", change))
+    entry = data.find(b"PK\x01\x02")
+    while entry != -1:
+        name_length = struct.unpack_from("<H", data, entry + 28)[0]
+        if data[entry + 46 : entry + 46 + name_length] == b"word/document.xml":
+            struct.pack_into("<I", data, entry + 24, 1000)
+            return bytes(data)
+        entry = data.find(b"PK\x01\x02", entry + 4)
+    raise AssertionError("no word/document.xml in the central directory")

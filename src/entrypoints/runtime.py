@@ -42,6 +42,7 @@ class Worker:
         self._webhook_poll = settings.webhooks.poll_seconds
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
+        self._warm: asyncio.Task[None] | None = None
 
     async def _warm_extractor(self) -> None:
         """Start a child extraction process ahead of the first file (it imports PDFium)."""
@@ -100,11 +101,10 @@ class Worker:
         # Let a round in progress end (a webhook send is bounded by its timeout) rather
         # than cut it: a cut send leaves a claim that delays the delivery and may repeat it.
         self._stopping.set()
-        warm = getattr(self, "_warm", None)
-        if warm is not None:
-            warm.cancel()
+        if self._warm is not None:
+            self._warm.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await warm
+                await self._warm
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=timeout)
         for task in self._tasks:

@@ -120,3 +120,30 @@ async def test_local_copy_is_a_readable_file_with_the_bytes(blobs):
 async def test_unsafe_keys_are_refused(blobs, key):
     with pytest.raises(BlobStoreError):
         await blobs.put(key, body(b"x"))
+
+
+async def test_an_unreachable_object_store_is_a_port_error_not_a_botocore_one():
+    from ports.blobs import BlobStoreUnavailable
+    from services import free_port
+
+    store = S3BlobStore(
+        "nowhere", endpoint_url=f"http://127.0.0.1:{free_port()}", region="us-east-1", access_key_id="t",
+        secret_access_key="t",
+    )  # fmt: skip
+    try:
+        with pytest.raises(BlobStoreUnavailable, match="unreachable"):
+            await store.put("a/b.txt", body(b"x"))
+    finally:
+        await store.close()
+
+
+async def test_a_missing_bucket_is_a_clear_blob_store_error(moto_endpoint):
+    store = S3BlobStore(
+        "no-such-bucket-here", endpoint_url=moto_endpoint, region="us-east-1", access_key_id="t",
+        secret_access_key="t",
+    )  # fmt: skip
+    try:
+        with pytest.raises(BlobStoreError, match="NoSuchBucket"):
+            await store.put("a/b.txt", body(b"x"))
+    finally:
+        await store.close()

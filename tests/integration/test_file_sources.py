@@ -200,6 +200,7 @@ def hostile_cases() -> list[tuple[str, str, bytes, int | None, str]]:
         ("DOCX with entity expansion", "laughs.docx", docs.entity_docx(), None, "entities"),
         ("DOCX with an external entity", "xxe.docx", docs.external_entity_docx(), None, "entities"),
         ("DOCX that is a bare zip", "bare.docx", _bare_zip(), None, "Word document"),
+        ("DOCX whose zip lies about its sizes", "liar.docx", docs.lying_docx(10), None, "damaged"),
         ("executable renamed .pdf", "invoice.pdf", b"\x7fELF\x02\x01\x01" + bytes(200), 415, "executable"),
         ("Windows program renamed .docx", "setup.docx", b"MZ\x90\x00\x03" + bytes(300), 415, "executable"),
         ("PDF renamed .txt", "notes.txt", good, 415, "PDF"),

@@ -189,7 +189,9 @@ def _is_missing(exc: BaseException) -> bool:
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        return error.get("Code") in _MISSING or status == 404
+        code = error.get("Code")
+        # A missing bucket is a configuration error, not a missing blob.
+        return code != "NoSuchBucket" and (code in _MISSING or status == 404)
     return False
 
 

@@ -361,7 +361,7 @@ class JobRunner:
 
         async def report(extra: dict[str, Any]) -> None:
             run.extra.update(extra)
-            await self._progress(run, **run.job.progress)
+            await self._progress(run, **{**run.job.progress, **extra})
 
         return report
 
