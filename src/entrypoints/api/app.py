@@ -13,7 +13,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
 import sluice
-from entrypoints.api.access import authorize, principal_of
+from entrypoints.api.access import authorize, document_security, principal_of
 from entrypoints.api.agents import AgentController
 from entrypoints.api.errors import EXCEPTION_HANDLERS
 from entrypoints.api.jobs import AgentJobController, JobController
@@ -110,4 +110,6 @@ def create_app(
         state=State({"container": container}),
     )
     document_errors(app.openapi_schema)
+    if settings.auth_enabled:  # the document describes this server: no key needed when auth is off
+        document_security(app)
     return app
