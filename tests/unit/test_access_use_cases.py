@@ -173,3 +173,20 @@ def test_fingerprints_keep_part_boundaries():
 def test_bad_idempotency_keys_are_refused(key: str):
     with pytest.raises(Exception, match="Idempotency-Key"):
         IdempotencyClaim(key=key, request_hash="x")
+
+
+async def test_search_never_shows_a_chunk_of_another_agents_source(world: World):
+    from domain.services.search import SearchService
+    from domain.vectors import VectorRecord
+
+    mine, _ = await world.agent_with_key("mine")
+    theirs, _ = await world.agent_with_key("theirs")
+    their_source, _ = await world.sources.create_text_source(theirs.id, "their lighthouse notes")
+    # A vector naming another agent's source in my namespace (it cannot get there through
+    # the API; the search must not trust the index to be right about ownership).
+    query = "lighthouse"
+    vector = await world.ports.embedder.embed_query(query)
+    stray = VectorRecord(id="x#0", values=vector, metadata={"source_id": str(their_source.id), "text": "secret"})
+    await world.ports.vectors.upsert(mine.namespace, [stray])
+    hits = await SearchService(world.ports, world.config).search(mine.id, query)
+    assert hits == []

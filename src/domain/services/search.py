@@ -57,7 +57,7 @@ class SearchService:
         flt = VectorFilter(source_ids=frozenset(str(s) for s in source_ids)) if source_ids else None
         vector = await self._ports.embedder.embed_query(query)
         matches = await self._ports.vectors.query(agent.namespace, vector, top_k=top_k, filter=flt)
-        names = await self._source_names({str(m.metadata.get("source_id")) for m in matches})
+        names = await self._source_names(agent_id, {str(m.metadata.get("source_id")) for m in matches})
         orphans = {str(m.metadata.get("source_id")) for m in matches} - names.keys()
         if orphans:
             # Vectors of a deleted source (its worker wrote a last batch and died before
@@ -84,7 +84,8 @@ class SearchService:
             )
         return hits
 
-    async def _source_names(self, ids: set[str]) -> dict[str, str]:
+    async def _source_names(self, agent_id: uuid.UUID, ids: set[str]) -> dict[str, str]:
+        """Names of the agent's own sources among ``ids`` (anything else is never shown)."""
         names: dict[str, str] = {}
         async with self._ports.store.unit_of_work(read_only=True) as uow:
             for ident in ids:
@@ -92,6 +93,6 @@ class SearchService:
                     source = await uow.sources.get(uuid.UUID(ident))
                 except ValueError:
                     continue
-                if source is not None:
+                if source is not None and source.agent_id == agent_id:
                     names[ident] = source.name
         return names

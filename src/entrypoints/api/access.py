@@ -18,13 +18,16 @@ route added later is covered without a line of its own:
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
-from litestar import Request
+from litestar import Litestar, Request
 from litestar.connection import ASGIConnection
 from litestar.exceptions import WebSocketException
 from litestar.handlers.base import BaseRouteHandler
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.routes import HTTPRoute
 
 from domain.access import OPEN, Principal, bearer_token
 from domain.errors import LimitExceeded, NotFound, SluiceError
@@ -115,3 +118,46 @@ def principal_of(request: Request[Any, Any, Any]) -> Principal:
     """The caller, as the guard authenticated it (a dependency of handlers)."""
     principal = request.state.get("principal")
     return principal if isinstance(principal, Principal) else OPEN
+
+
+def document_security(app: Litestar) -> None:
+    """Declare the bearer scheme in the OpenAPI document: every operation needs it except
+    the public ones; SSE operations also accept the ``access_token`` query parameter."""
+    schema = app.openapi_schema
+    if schema.components is None:
+        schema.components = Components()
+    schema.components.security_schemes = {
+        BEARER: SecurityScheme(
+            type="http",
+            scheme="bearer",
+            description="The admin key (SLUICE_ADMIN_API_KEY) or an agent's key (slk_...). "
+            "Not needed when the server runs without an admin key (auth off, loopback only).",
+        ),
+        QUERY: SecurityScheme(
+            type="apiKey",
+            name=QUERY_TOKEN,
+            security_scheme_in="query",
+            description="The same key, for EventSource and WebSocket clients that cannot set headers.",
+        ),
+    }
+    schema.security = [{BEARER: []}]
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        item = (schema.paths or {}).get(re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path))
+        if item is None:
+            continue
+        for method, (handler, _) in route.route_handler_map.items():
+            operation = getattr(item, method.lower(), None)
+            if operation is None:
+                continue
+            if handler.opt.get("public"):
+                operation.security = []
+            elif _is_event_stream(handler):
+                operation.security = [{BEARER: []}, {QUERY: []}]
+            else:
+                operation.security = [{BEARER: []}]
+
+
+BEARER = "bearerAuth"
+QUERY = "accessToken"

@@ -13,7 +13,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
 import sluice
-from entrypoints.api.access import authorize, principal_of
+from entrypoints.api.access import authorize, document_security, principal_of
 from entrypoints.api.agents import AgentController
 from entrypoints.api.dashboard import dashboard_routes
 from entrypoints.api.errors import EXCEPTION_HANDLERS
@@ -114,4 +114,6 @@ def create_app(
     )
     document_errors(app.openapi_schema)
     document_upload(app.openapi_schema, "/api/agents/{agent_id}/sources/file")
+    if settings.auth_enabled:  # the document describes this server: no key needed when auth is off
+        document_security(app)
     return app
