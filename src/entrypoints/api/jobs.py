@@ -9,6 +9,7 @@ from litestar import Controller, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 
+from domain.access import Principal
 from domain.jobs import JobStatus
 from domain.pagination import PageRequest
 from domain.services.jobs import JobService
@@ -18,20 +19,28 @@ StatusParam = QueryParameter(description="pending, processing, completed, failed
 
 
 class JobController(Controller):
+    """Jobs by id: scoped to the caller's agent here too, besides the app's access guard."""
+
     path = "/api/jobs"
     tags = ["jobs"]
 
     @get("/{job_id:uuid}", summary="A job's status, progress, attempts and result")
-    async def get_job(self, job_id: FromPath[uuid.UUID], jobs: NamedDependency[JobService]) -> Ok[JobOut]:
-        return Ok(data=JobOut.of(await jobs.get_job(job_id)))
+    async def get_job(
+        self, job_id: FromPath[uuid.UUID], jobs: NamedDependency[JobService], principal: NamedDependency[Principal]
+    ) -> Ok[JobOut]:
+        return Ok(data=JobOut.of(await jobs.get_job(job_id, agent_id=principal.scope())))
 
     @post("/{job_id:uuid}/retry", status_code=200, summary="Re-run a failed or cancelled job")
-    async def retry_job(self, job_id: FromPath[uuid.UUID], jobs: NamedDependency[JobService]) -> Ok[JobOut]:
-        return Ok(data=JobOut.of(await jobs.retry_job(job_id)))
+    async def retry_job(
+        self, job_id: FromPath[uuid.UUID], jobs: NamedDependency[JobService], principal: NamedDependency[Principal]
+    ) -> Ok[JobOut]:
+        return Ok(data=JobOut.of(await jobs.retry_job(job_id, agent_id=principal.scope())))
 
     @delete("/{job_id:uuid}", status_code=200, summary="Cancel a pending or processing job")
-    async def cancel_job(self, job_id: FromPath[uuid.UUID], jobs: NamedDependency[JobService]) -> Ok[JobOut]:
-        return Ok(data=JobOut.of(await jobs.cancel_job(job_id)))
+    async def cancel_job(
+        self, job_id: FromPath[uuid.UUID], jobs: NamedDependency[JobService], principal: NamedDependency[Principal]
+    ) -> Ok[JobOut]:
+        return Ok(data=JobOut.of(await jobs.cancel_job(job_id, agent_id=principal.scope())))
 
 
 class AgentJobController(Controller):
