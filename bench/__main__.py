@@ -19,7 +19,7 @@ from bench.common import Context, Row, Skipped, machine
 
 
 def _scenarios() -> dict[str, Callable[[Context], list[Row | Skipped]]]:
-    from bench import chunking, extraction, ingest, load, memory, queue
+    from bench import chunking, extraction, ingest, load, memory, queue, search
 
     return {
         "chunking": chunking.run,
@@ -27,6 +27,7 @@ def _scenarios() -> dict[str, Callable[[Context], list[Row | Skipped]]]:
         "html": extraction.run_html,
         "queue": queue.run,
         "ingest": ingest.run,
+        "search": search.run,
         "memory": memory.run,
         "load": load.load_test,
     }

@@ -50,7 +50,10 @@ def _wanted(page: Path) -> bool:
 
 def page_text(html: bytes) -> str:
     """The prose of one page's ``<main>`` (or body): one block of text per paragraph."""
-    from selectolax.lexbor import LexborHTMLParser
+    try:
+        from selectolax.lexbor import LexborHTMLParser
+    except ImportError:  # the bench group is not installed: the standard library will do
+        return _stdlib_page_text(html.decode("utf-8", "replace"))
 
     tree = LexborHTMLParser(html)
     root = tree.css_first("main") or tree.body
@@ -65,6 +68,52 @@ def page_text(html: bytes) -> str:
             text = " ".join(text.split())
         if text.strip():
             blocks.append(text.rstrip())
+    return "\n\n".join(blocks)
+
+
+_BLOCK_TAGS = {"h1", "h2", "h3", "h4", "h5", "h6", "p", "pre", "li", "dt", "dd", "td", "blockquote"}
+
+
+def _stdlib_page_text(html: str) -> str:
+    """``page_text`` with ``html.parser``: blocks of ``<main>`` split at block tags."""
+    from html.parser import HTMLParser
+
+    blocks: list[str] = []
+
+    class Parser(HTMLParser):
+        depth = 0  # inside <main> (or no <main> seen: the whole page)
+        pre = 0
+        current: list[str] = []
+
+        def flush(self) -> None:
+            text = "".join(self.current)
+            text = text.rstrip() if self.pre else " ".join(text.split())
+            if text.strip():
+                blocks.append(text)
+            self.current = []
+
+        def handle_starttag(self, tag: str, attrs: object) -> None:
+            if tag == "main":
+                self.depth += 1
+            elif tag in _BLOCK_TAGS:
+                self.flush()
+                self.pre += tag == "pre"
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag == "main":
+                self.depth -= 1
+            elif tag in _BLOCK_TAGS:
+                self.flush()
+                self.pre -= tag == "pre" and self.pre > 0
+
+        def handle_data(self, data: str) -> None:
+            if self.depth > 0 or "<main" not in html:
+                self.current.append(data)
+
+    parser = Parser()
+    parser.feed(html)
+    parser.close()
+    parser.flush()
     return "\n\n".join(blocks)
 
 
