@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import sys
 import time
 import traceback
@@ -80,7 +81,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("scenario", nargs="*", choices=[*scenarios, []], help="scenarios to run (default: all)")
     parser.add_argument("--quick", action="store_true", help="tiny inputs: a smoke test of the harness")
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md")
+    parser.add_argument("--docs", help="folder of HTML documentation to build the corpus from")
     args = parser.parse_args(argv)
+    if args.docs:
+        from bench import corpus
+
+        corpus.DOCS = Path(args.docs)
     chosen = args.scenario or list(scenarios)
     ctx = Context(quick=args.quick)
     rows: list[Row] = []
@@ -110,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     mode = " (--quick: tiny inputs, figures meaningless)" if args.quick else ""
     report = (
         f"Run {when}{mode}, {elapsed / 60:.1f} min, scenarios: {', '.join(chosen)}.\n\n"
-        f"Machine: {machine()}.\n\n{table(rows, skipped)}"
+        f"Machine: {machine()}; load average at the end {os.getloadavg()[0]:.1f} (other work shares the cores).\n\n"
+        f"{table(rows, skipped)}"
     )
     print(report)
     if not args.quick and not args.no_docs and not args.scenario:

@@ -8,15 +8,13 @@ each page's ``<main>``, one block per paragraph) and cached in ``bench/.cache``.
 
 from __future__ import annotations
 
-import os
 import random
 from collections.abc import Iterator
 from pathlib import Path
 
 CACHE = Path(__file__).parent / ".cache"
-DOCS = Path(
-    os.environ.get("SLUICE_BENCH_DOCS", "/root/.rustup/toolchains/nightly-x86_64-unknown-linux-gnu/share/doc/rust/html")
-)
+# Another tree of HTML docs can be given with ``python -m bench --docs PATH``.
+DOCS = Path("/root/.rustup/toolchains/nightly-x86_64-unknown-linux-gnu/share/doc/rust/html")
 BOOKS = ("book", "reference", "nomicon", "rust-by-example", "cargo", "rustc", "edition-guide", "embedded-book",
          "unstable-book", "style-guide", "rustdoc", "clippy", "error_codes")  # fmt: skip
 API = ("std", "core", "alloc", "proc_macro")
@@ -31,7 +29,7 @@ class CorpusMissing(RuntimeError):
 def html_pages(limit: int | None = None) -> list[Path]:
     """Documentation pages, books first, in a stable order (``print.html`` copies excluded)."""
     if not DOCS.is_dir():
-        raise CorpusMissing(f"no HTML docs at {DOCS} (set SLUICE_BENCH_DOCS to a folder of HTML pages)")
+        raise CorpusMissing(f"no HTML docs at {DOCS} (python -m bench --docs PATH: a folder of HTML pages)")
     pages: list[Path] = []
     for group in (BOOKS, API):
         for name in group:

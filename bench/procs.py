@@ -1,7 +1,7 @@
 """Sluice processes for the end-to-end scenarios: API, workers, a fresh database.
 
 Everything listens on loopback only. Distributed mode uses the PostgreSQL and Redis of
-this machine (``SLUICE_BENCH_POSTGRES_URL``, ``SLUICE_BENCH_REDIS_URL``) with a fresh
+this machine (the tests' ``SLUICE_TEST_POSTGRES_URL`` and ``SLUICE_TEST_REDIS_URL``) with a fresh
 database and a queue name of its own per run, both removed afterwards.
 """
 
@@ -23,8 +23,8 @@ from pathlib import Path
 
 import httpx
 
-POSTGRES_URL = os.environ.get("SLUICE_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("SLUICE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+POSTGRES_URL = os.environ.get("SLUICE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("SLUICE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 class Unavailable(RuntimeError):
