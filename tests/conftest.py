@@ -77,3 +77,17 @@ def redis_url() -> str:
     if not services.port_open(url.hostname or "127.0.0.1", url.port or 6379):
         services.need("Redis", f"nothing listens at {services.REDIS_URL}")
     return services.REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """moto's S3 server on 127.0.0.1, for the S3 blob store with its real client."""
+    from moto.server import ThreadedMotoServer
+
+    port = services.free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()

@@ -56,6 +56,17 @@ def _queue(settings: Settings, clock: Any) -> Any:
 
 
 def _blobs(settings: Settings) -> Any:
+    s3 = settings.s3
+    if s3.bucket:
+        from adapters.s3.blobs import S3BlobStore
+
+        return S3BlobStore(
+            s3.bucket,
+            endpoint_url=s3.endpoint_url,
+            region=s3.region,
+            access_key_id=s3.access_key_id,
+            secret_access_key=s3.secret_access_key,
+        )
     from adapters.local.blobs import LocalBlobStore
 
     return LocalBlobStore(settings.data_dir / "blobs")
@@ -157,6 +168,27 @@ def _telemetry() -> Any:
     return PrometheusTelemetry()
 
 
+def _extractor(settings: Settings, config: ServiceConfig) -> Any:
+    from adapters.extract.extractor import FileTextExtractor
+    from adapters.extract.isolation import IsolatedExtraction
+    from adapters.extract.limits import ExtractLimits
+
+    ex = settings.extract
+    limits = ExtractLimits(
+        max_section_chars=config.max_section_chars,
+        max_pdf_pages=ex.max_pdf_pages,
+        docx_max_uncompressed_bytes=ex.docx_max_uncompressed_bytes,
+        docx_max_ratio=ex.docx_max_ratio,
+        max_csv_rows=ex.max_csv_rows,
+        csv_field_size=ex.csv_field_size,
+        json_max_depth=ex.json_max_depth,
+        timeout_seconds=ex.timeout_seconds,
+        memory_mb=ex.memory_mb,
+    )
+    isolation = IsolatedExtraction(memory_mb=ex.memory_mb, timeout_seconds=ex.timeout_seconds, size=ex.processes)
+    return FileTextExtractor(limits, isolation)
+
+
 def _token_measure() -> Any:
     from adapters.tiktoken.measure import TiktokenMeasure
 
@@ -207,10 +239,10 @@ class Container(containers.DeclarativeContainer):
     token_measure = providers.Singleton(_token_measure)
     character_measure = providers.Singleton(CharacterMeasure)
     telemetry = providers.Singleton(_telemetry)
-    extractor: providers.Object[Any] = providers.Object(None)
     crawler: providers.Object[Any] = providers.Object(None)
 
     config = providers.Singleton(_service_config, settings, worker_id)
+    extractor = providers.Singleton(_extractor, settings, config)
     ports = providers.Singleton(
         Ports,
         store=store,

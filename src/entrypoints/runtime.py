@@ -42,6 +42,16 @@ class Worker:
         self._webhook_poll = settings.webhooks.poll_seconds
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
+        self._warm: asyncio.Task[None] | None = None
+
+    async def _warm_extractor(self) -> None:
+        """Start a child extraction process ahead of the first file (it imports PDFium)."""
+        warm = getattr(self._c.extractor(), "warm", None)
+        if warm is not None:
+            try:
+                await warm()
+            except Exception:
+                log.warning("could not start an extraction process ahead of time", exc_info=True)
 
     async def start(self) -> None:
         maintenance = self._c.maintenance()
@@ -60,6 +70,8 @@ class Worker:
         queue.every("cleanup", CLEANUP_SECONDS, self._cleanup)
         await queue.start(self._c.runner().run, concurrency=self.concurrency)
         self._tasks.append(asyncio.create_task(self._every(self._interval, self._reconcile), name="sluice-reconcile"))
+        # Not waited for at stop: cancelled, since it only saves the first file a start-up.
+        self._warm = asyncio.create_task(self._warm_extractor(), name="sluice-warm-extractor")
         # Every worker sends webhook deliveries; claims keep two from sending one twice.
         self._tasks.append(
             asyncio.create_task(self._every(self._webhook_poll, self._deliver_webhooks), name="sluice-webhooks")
@@ -89,6 +101,10 @@ class Worker:
         # Let a round in progress end (a webhook send is bounded by its timeout) rather
         # than cut it: a cut send leaves a claim that delays the delivery and may repeat it.
         self._stopping.set()
+        if self._warm is not None:
+            self._warm.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._warm
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=timeout)
         for task in self._tasks:
@@ -102,8 +118,10 @@ class Worker:
 
 async def close(container: Container) -> None:
     """Close the adapters that hold connections, files or threads."""
-    for name in ("queue", "notifier", "embedder", "vectors", "webhook_sender", "store"):
+    for name in ("queue", "notifier", "embedder", "vectors", "webhook_sender", "store", "extractor", "blobs"):
         try:
-            await getattr(container, name)().close()
+            closer = getattr(getattr(container, name)(), "close", None)
+            if closer is not None:
+                await closer()
         except Exception:
             log.warning("closing the %s failed", name, exc_info=True)

@@ -69,6 +69,24 @@ SETTINGS_DOC: list[tuple[str, str, str]] = [
         "(CRAWL_ALLOW_PRIVATE_NETWORKS, else 0)",
         "`1` lets webhooks reach loopback, private and link-local addresses (never in production).",
     ),
+    ("MAX_PDF_PAGES", "2000", "A PDF with more pages fails its job."),
+    ("DOCX_MAX_UNCOMPRESSED_MB", "200", "A DOCX whose zip declares more than this unpacked fails (zip bomb)."),
+    ("DOCX_MAX_RATIO", "100", "A DOCX part over 1 MB compressed more than this ratio fails (zip bomb)."),
+    ("MAX_CSV_ROWS", "1000000", "A CSV with more rows fails its job."),
+    ("CSV_FIELD_SIZE_LIMIT", "131072", "Longest CSV field in characters (an unmatched quote runs into it)."),
+    ("JSON_MAX_DEPTH", "100", "Deepest nesting of a JSON file; deeper fails (checked before parsing)."),
+    ("EXTRACT_TIMEOUT_SECONDS", "120", "Time a PDF, DOCX or JSON file may take to extract in its child process."),
+    ("EXTRACT_MEMORY_MB", "1024", "Memory a child extraction process may use beyond its parsers (RLIMIT_AS)."),
+    ("EXTRACT_PROCESSES", "2", "Child extraction processes per worker (reused between files)."),
+    ("S3_BUCKET", "(unset)", "Setting it stores uploads in this S3 / Cloudflare R2 bucket instead of the data folder."),
+    (
+        "S3_ENDPOINT_URL",
+        "(AWS)",
+        "Endpoint of an S3-compatible store, e.g. `https://<account>.r2.cloudflarestorage.com`.",
+    ),
+    ("S3_REGION", "(unset)", "Region of the bucket (`auto` for R2)."),
+    ("S3_ACCESS_KEY_ID", "(AWS default chain)", "Access key id; unset uses the AWS default credential chain."),
+    ("S3_SECRET_ACCESS_KEY", "(AWS default chain)", "Secret access key."),
     ("LOG_LEVEL", "INFO", "Logging level."),
     ("LOG_FORMAT", "json", "`json` (one object per line) or `console`; `console` by default on a terminal."),
 ]
@@ -253,6 +271,52 @@ class PineconeSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ExtractSettings:
+    max_pdf_pages: int = 2000
+    docx_max_uncompressed_bytes: int = 200 * MB
+    docx_max_ratio: int = 100
+    max_csv_rows: int = 1_000_000
+    csv_field_size: int = 131_072
+    json_max_depth: int = 100
+    timeout_seconds: float = 120.0
+    memory_mb: int = 1024
+    processes: int = 2
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ExtractSettings:
+        return cls(
+            max_pdf_pages=_int(env, "MAX_PDF_PAGES", 2000, minimum=1),
+            docx_max_uncompressed_bytes=int(_float(env, "DOCX_MAX_UNCOMPRESSED_MB", 200, minimum=0.001) * MB),
+            docx_max_ratio=_int(env, "DOCX_MAX_RATIO", 100, minimum=2),
+            max_csv_rows=_int(env, "MAX_CSV_ROWS", 1_000_000, minimum=1),
+            csv_field_size=_int(env, "CSV_FIELD_SIZE_LIMIT", 131_072, minimum=1024),
+            json_max_depth=_int(env, "JSON_MAX_DEPTH", 100, minimum=1),
+            timeout_seconds=_float(env, "EXTRACT_TIMEOUT_SECONDS", 120.0, minimum=0.001),
+            memory_mb=_int(env, "EXTRACT_MEMORY_MB", 1024),
+            processes=_int(env, "EXTRACT_PROCESSES", 2, minimum=1),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class S3Settings:
+    bucket: str | None = None
+    endpoint_url: str | None = None
+    region: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> S3Settings:
+        return cls(
+            bucket=env.get("S3_BUCKET", "").strip() or None,
+            endpoint_url=env.get("S3_ENDPOINT_URL", "").strip() or None,
+            region=env.get("S3_REGION", "").strip() or None,
+            access_key_id=env.get("S3_ACCESS_KEY_ID", "").strip() or None,
+            secret_access_key=env.get("S3_SECRET_ACCESS_KEY", "").strip() or None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     data_dir: Path = Path(".sluice")
     host: str = "127.0.0.1"
@@ -273,6 +337,8 @@ class Settings:
     embed_cache_mb: int = 256
     pinecone: PineconeSettings = field(default_factory=PineconeSettings)
     log_level: str = "INFO"
+    extract: ExtractSettings = field(default_factory=ExtractSettings)
+    s3: S3Settings = field(default_factory=S3Settings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -298,6 +364,8 @@ class Settings:
             embed_cache_mb=_int(env, "EMBED_CACHE_MB", 256),
             pinecone=PineconeSettings.from_env(env),
             log_level=env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
+            extract=ExtractSettings.from_env(env),
+            s3=S3Settings.from_env(env),
         )
 
     @property

@@ -8,7 +8,6 @@ matches the schema; invalid input is refused.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -28,13 +27,14 @@ CHECKS = ",".join(
         "negative_data_rejection",
     ]
 )
+LAUNCHER = Path(__file__).with_name("st_launcher.py")
 EXAMPLES = os.environ.get("SLUICE_FUZZ_EXAMPLES", "15")
 
 
 def schemathesis(url: str, *headers: str) -> subprocess.CompletedProcess[str]:
-    binary = shutil.which("st", path=str(Path(sys.executable).parent)) or "st"
     # The stateful phase (chains of calls) takes minutes; `st run` it by hand before a release.
-    cmd = [binary, "run", f"{url}/schema/openapi.json", "--checks", CHECKS, "--max-examples", EXAMPLES,
+    cmd = [sys.executable, str(LAUNCHER), "run", f"{url}/schema/openapi.json",
+           "--checks", CHECKS, "--max-examples", EXAMPLES,
            "--phases", "coverage,fuzzing", "--workers", "2", "--seed", "20261129", "--no-color"]  # fmt: skip
     for header in headers:
         cmd += ["--header", header]

@@ -52,7 +52,19 @@ async def _file_sections(ports: Ports, source: Source, on_progress: ProgressFn) 
         raise PermanentError("file sources cannot be processed by this server (no extractor configured)")
     if not source.blob_key or not source.content_type:
         raise PermanentError("the file of this source was not stored")
+    done = 0.0
+
+    async def progress(extra: dict[str, Any]) -> None:
+        # Pages read so far tell how far through the file the sections are.
+        nonlocal done
+        total = extra.get("pages_total")
+        if isinstance(total, int) and total > 0:
+            done = min(1.0, int(extra.get("pages_done", 0)) / total)
+        await on_progress(extra)
+
     async with ports.blobs.local_copy(source.blob_key) as path:
         request = ExtractionRequest(path=path, media_type=source.content_type, filename=source.name)
-        async for section in extractor.extract(request, on_progress=on_progress):
-            yield section, 0.0, 0.0
+        before = 0.0
+        async for section in extractor.extract(request, on_progress=progress):
+            yield section, before, done
+            before = done

@@ -52,6 +52,8 @@ class _Run:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     stopped: JobCancelled | None = None
     wrote_vectors: bool = False
+    # What the reader reported (pages_done...), kept in every later progress report.
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def check(self) -> None:
         if self.stopped is not None:
@@ -204,7 +206,8 @@ class JobRunner:
             run.stopped = _why_stopped(current, self.worker_id)
 
     async def _progress(self, run: _Run, **progress: Any) -> None:
-        await self._save(run, lambda job, _: job.report_progress(self._ports.clock.now(), progress))
+        merged = {**run.extra, **progress}
+        await self._save(run, lambda job, _: job.report_progress(self._ports.clock.now(), merged))
 
     # -- the pipeline ----------------------------------------------------------------
 
@@ -352,6 +355,7 @@ class JobRunner:
         """Progress reported by an extractor or crawler (pages done...), merged in."""
 
         async def report(extra: dict[str, Any]) -> None:
+            run.extra.update(extra)
             await self._progress(run, **{**run.job.progress, **extra})
 
         return report

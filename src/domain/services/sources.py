@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from domain.errors import Conflict, InvalidInput, LimitExceeded, NotFound
+from domain.files import SNIFF_BYTES, FileType, detect
 from domain.jobs import Job
 from domain.pagination import Page, PageRequest
 from domain.services.deps import Ports, ServiceConfig
@@ -14,6 +16,18 @@ from domain.services.jobs import cancel_active_jobs
 from domain.sources import ChunkingOptions, Source, SourceType, default_text_name, validate_metadata
 
 TEXT_SLICE = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """An upload in the blob store, waiting for its source to be created."""
+
+    agent_id: uuid.UUID
+    source_id: uuid.UUID
+    blob_key: str
+    filename: str
+    type: FileType
+    size: int
 
 
 def blob_key(agent_id: uuid.UUID, source_id: uuid.UUID, name: str) -> str:
@@ -60,6 +74,72 @@ class SourceService:
                 yield data[i : i + TEXT_SLICE]
 
         return await self.add_source(source, body(), blob_name="content.txt", priority=priority)
+
+    async def store_file(self, agent_id: uuid.UUID, filename: str | None, content: AsyncIterator[bytes]) -> StoredFile:
+        """Stream an upload to the blob store once its first bytes show a supported type
+        that agrees with its name. Stops reading past ``max_upload_bytes``."""
+        await self._require_agent(agent_id)
+        head = bytearray()
+        async for chunk in content:
+            head += chunk
+            if len(head) >= SNIFF_BYTES:
+                break
+        detected = detect(filename, bytes(head[:SNIFF_BYTES]))
+        limit = self._config.limits.max_upload_bytes
+        if len(head) > limit:
+            raise _too_large(limit)
+        source_id = uuid.uuid4()
+        key = blob_key(agent_id, source_id, f"upload{detected.extension}")
+
+        async def body() -> AsyncIterator[bytes]:
+            yield bytes(head)
+            async for chunk in content:
+                yield chunk
+
+        try:
+            info = await self._ports.blobs.put(key, body(), max_bytes=limit)
+        except LimitExceeded as exc:
+            raise _too_large(limit) from exc
+        return StoredFile(
+            agent_id=agent_id,
+            source_id=source_id,
+            blob_key=key,
+            filename=_base_name(filename),
+            type=detected.type,
+            size=info.size,
+        )
+
+    async def create_file_source(
+        self,
+        stored: StoredFile,
+        *,
+        name: str | None = None,
+        chunking: ChunkingOptions | None = None,
+        metadata: dict[str, Any] | None = None,
+        priority: int | None = None,
+    ) -> tuple[Source, Job]:
+        """The source and its ``process_file`` job for a stored upload (removed on failure)."""
+        try:
+            options = self._options(chunking, metadata)
+            options["filename"] = stored.filename
+            source = Source.new(
+                agent_id=stored.agent_id,
+                name=name or stored.filename,
+                type=SourceType.FILE,
+                now=self._ports.clock.now(),
+                options=options,
+                source_id=stored.source_id,
+            )
+        except BaseException:
+            await self.discard_file(stored)
+            raise
+        source.blob_key = stored.blob_key
+        source.content_type = stored.type.value
+        source.size_bytes = stored.size
+        return await self.add_source(source, None, priority=priority)
+
+    async def discard_file(self, stored: StoredFile) -> None:
+        await self._ports.blobs.delete(stored.blob_key)
 
     async def add_source(
         self,
@@ -183,3 +263,15 @@ class SourceService:
         async with self._ports.store.unit_of_work(read_only=True) as uow:
             if await uow.agents.get(agent_id) is None:
                 raise NotFound("agent", agent_id)
+
+
+def _too_large(limit: int) -> LimitExceeded:
+    return LimitExceeded(
+        "max_upload_bytes", f"the file is larger than the upload limit of {limit / (1024 * 1024):g} MB (MAX_UPLOAD_MB)"
+    )
+
+
+def _base_name(filename: str | None) -> str:
+    """The name the user gave the file, without the folders a browser may send."""
+    name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
+    return name[-200:] or "upload"

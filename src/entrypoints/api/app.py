@@ -21,6 +21,7 @@ from entrypoints.api.operations import health, latency_middleware, metrics, read
 from entrypoints.api.realtime import RealtimeController
 from entrypoints.api.search import SearchController
 from entrypoints.api.sources import SourceController
+from entrypoints.api.uploads import document_upload
 from entrypoints.api.webhooks import WebhookController
 from entrypoints.container import Container, build_container
 from entrypoints.runtime import Worker, close, migrate
@@ -104,4 +105,5 @@ def create_app(
         state=State({"container": container}),
     )
     document_errors(app.openapi_schema)
+    document_upload(app.openapi_schema, "/api/agents/{agent_id}/sources/file")
     return app

@@ -12,6 +12,7 @@ from litestar.status_codes import (
     HTTP_404_NOT_FOUND,
     HTTP_409_CONFLICT,
     HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    HTTP_415_UNSUPPORTED_MEDIA_TYPE,
     HTTP_500_INTERNAL_SERVER_ERROR,
     HTTP_503_SERVICE_UNAVAILABLE,
 )
@@ -48,6 +49,8 @@ HTTP_CODES = {
 
 
 def status_of(exc: SluiceError) -> int:
+    if exc.code == "unsupported_media_type":
+        return HTTP_415_UNSUPPORTED_MEDIA_TYPE
     if isinstance(exc, NotFound):
         return HTTP_404_NOT_FOUND
     if isinstance(exc, IllegalTransition | Conflict):

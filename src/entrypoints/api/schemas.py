@@ -127,6 +127,14 @@ class TextSourceCreate(ChunkingFields, kw_only=True):
     priority: Priority | None = None
 
 
+class FileSourceFields(ChunkingFields, kw_only=True):
+    """The form fields of a file upload besides ``file`` itself."""
+
+    name: Name | None = None
+    metadata: dict[str, Any] | None = None
+    priority: Priority | None = None
+
+
 class SourceOut(Camel, kw_only=True):
     id: uuid.UUID
     agent_id: uuid.UUID

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from litestar import Controller, delete, get, post
+from litestar import Controller, Request, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
@@ -14,7 +14,17 @@ from domain.pagination import PageRequest
 from domain.services.deps import ServiceConfig
 from domain.services.sources import SourceService
 from domain.sources import ChunkingOptions, ChunkUnit
-from entrypoints.api.schemas import ChunkingFields, Deleted, Ok, OkPage, SourceOut, TextSourceCreate, page_of
+from entrypoints.api.schemas import (
+    ChunkingFields,
+    Deleted,
+    FileSourceFields,
+    Ok,
+    OkPage,
+    SourceOut,
+    TextSourceCreate,
+    page_of,
+)
+from entrypoints.api.uploads import convert_fields, read_upload
 
 
 def chunking_of(fields: ChunkingFields, default: ChunkingOptions) -> ChunkingOptions | None:
@@ -54,6 +64,33 @@ class SourceController(Controller):
             chunking=chunking_of(data, service_config.chunking),
             metadata=data.metadata,
             priority=data.priority,
+        )
+        return Ok(data=SourceOut.of(source))
+
+    @post(
+        "/file",
+        summary="Upload a file (multipart: file, name?, chunkSize?, chunkOverlap?, chunkUnit?, metadata?, priority?)",
+        description="PDF, DOCX, CSV, JSON, TXT or MD, streamed to storage; its type is read from its first bytes "
+        "and must match its extension. Returns the source with the jobId that processes it.",
+        # The body is streamed and its size checked as it arrives (MAX_UPLOAD_MB).
+        request_max_body_size=None,
+    )
+    async def create_file_source(
+        self,
+        agent_id: FromPath[uuid.UUID],
+        request: Request,
+        sources: NamedDependency[SourceService],
+        service_config: NamedDependency[ServiceConfig],
+    ) -> Ok[SourceOut]:
+        stored, raw = await read_upload(request, sources, agent_id, service_config.limits.max_upload_bytes)
+        try:
+            fields: FileSourceFields = convert_fields(raw, FileSourceFields)
+            chunking = chunking_of(fields, service_config.chunking)
+        except BaseException:
+            await sources.discard_file(stored)
+            raise
+        source, _ = await sources.create_file_source(
+            stored, name=fields.name, chunking=chunking, metadata=fields.metadata, priority=fields.priority
         )
         return Ok(data=SourceOut.of(source))
 
