@@ -1,0 +1,1 @@
+"""HTML parsing with selectolax (lexbor): page text and links."""
