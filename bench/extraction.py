@@ -7,7 +7,8 @@ machine. Word recall is against the text the 200-page PDF was made from.
 
 HTML: Sluice's page-to-text (``adapters.selectolax.html.html_to_text``) against a bare
 selectolax ``body.text()`` over 200 real documentation pages; recall is of the words of
-each page's ``<main>`` text.
+each page's reading ``<main>`` text (without script, style, template contents and button
+labels).
 
 Each needs the work of another branch (``files``, ``crawler``); without it the scenario
 says it is skipped.
@@ -81,7 +82,6 @@ def pypdf_text(path: str) -> str:
 async def _sluice_pdf(paths: list[str], repeat: int) -> tuple[dict[str, float], dict[str, str]]:
     from adapters.extract.extractor import FileTextExtractor
     from adapters.extract.limits import ExtractLimits
-
     from domain.documents import ExtractionRequest
 
     extractor = FileTextExtractor(ExtractLimits())
@@ -167,13 +167,19 @@ def run_html(ctx: Context) -> list[Row | Skipped]:
         for html in pages:
             html_to_text(html)
 
-    repeat = 1 if ctx.quick else 5
-    t_raw = min(best_of(raw, repeat=1) for _ in range(repeat))
-    t_ours = min(best_of(ours, repeat=1) for _ in range(repeat))
+    t_raw = t_ours = float("inf")
+    for _ in range(1 if ctx.quick else 7):  # interleaved: load elsewhere hits both alike
+        t_raw = min(t_raw, best_of(raw, repeat=1))
+        t_ours = min(t_ours, best_of(ours, repeat=1))
     recalls = []
     for html in pages:
         main = LexborHTMLParser(html).css_first("main")
         if main is not None:
+            # The reading text of <main>: rustdoc keeps HTML inside <script>/<template>
+            # there (notable-traits popups), and every API page has a "Copy item path"
+            # button; neither is text a reader reads (with buttons counted: 0.96).
+            for node in main.css("script,style,template,noscript,button"):
+                node.decompose()
             recalls.append(word_recall(main.text(separator=" "), html_to_text(html)[1]))
     recall = sum(recalls) / len(recalls) if recalls else 0.0
     return [

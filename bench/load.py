@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
+
 from bench.common import Context, Row, Skipped, percentile
 
 TERMINAL = ("completed", "failed", "cancelled")
@@ -100,7 +101,7 @@ async def _create(
     try:
         response = await http.post(f"/api/agents/{agent}/sources/text", json={"text": text, **(body or {})})
     except httpx.HTTPError as exc:
-        errors.append(f"{type(exc).__name__}: {exc}")
+        errors.append(f"{type(exc).__name__} after {time.perf_counter() - t0:.1f} s: {exc!r}")
         return
     latencies.append(time.perf_counter() - t0)
     if response.status_code != 201:

@@ -45,7 +45,7 @@ def sluice(jobs: int, *, distributed: bool, workers: int) -> float:
 
 def run(ctx: Context) -> list[Row | Skipped]:
     scenario = "4 queue overhead"
-    jobs = 10 if ctx.quick else 300
+    jobs = 10 if ctx.quick else 200
     rows: list[Row | Skipped] = []
     embedded = sluice(jobs, distributed=False, workers=0)
     if ctx.quick:
