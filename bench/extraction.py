@@ -147,10 +147,13 @@ def run_pdf(ctx: Context) -> list[Row | Skipped]:
 def run_html(ctx: Context) -> list[Row | Skipped]:
     scenario = "3 HTML main-content extraction"
     try:
+        from selectolax.lexbor import LexborHTMLParser
+    except ImportError:
+        return [Skipped(scenario, "skipped: selectolax not installed (uv sync --group bench)")]
+    try:
         from adapters.selectolax.html import html_to_text
     except ImportError:
         return [Skipped(scenario, "skipped: needs crawler branch (Sluice's page-to-text)")]
-    from selectolax.lexbor import LexborHTMLParser
 
     count = 20 if ctx.quick else 200
     every = html_pages()
