@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from domain.errors import InvalidInput
-from domain.text_boundaries import Level, aligned, cut
+from domain.text_boundaries import Level, aligned, cut, whitespace_aligned
 
 if TYPE_CHECKING:
-    from domain.chunking import Measure
+    from domain.chunking import Measure, PrefixSizes
 
 
 # Texts up to this many code points per unit of chunk size are measured whole first.
@@ -46,6 +46,9 @@ class Splitter:
         self.measure = measure
         self.size = size
         self.additive = additive
+        # An additive measure may size the whole text in one pass; pieces between aligned
+        # positions are then sized by subtraction instead of being measured one by one.
+        self.prefix: PrefixSizes | None = measure.prefix_sizes(text) if additive else None
         # Character cuts aim at an eighth of a chunk so chunks still fill up well when
         # merged, without measuring a long word one code point at a time.
         self.step = max(1, size // 8)
@@ -57,10 +60,12 @@ class Splitter:
         # A short text is measured whole first, so one that fits stays one piece. A long
         # one is cut straight away rather than measured twice; pieces that could have stayed
         # together are merged again when chunks are packed.
-        if len(self.text) <= _WHOLE_TEXT_FACTOR * self.size:
+        if self.prefix is not None:
+            whole.size = self.prefix.at([len(self.text)])[0]
+        if whole.size < 0 and len(self.text) <= _WHOLE_TEXT_FACTOR * self.size:
             whole.size = self.measure.count(self.text)
-            if whole.size <= self.size:
-                return [whole]
+        if 0 <= whole.size <= self.size:
+            return [whole]
         self._fit(whole, Level.PARAGRAPH, out)
         return out
 
@@ -120,10 +125,6 @@ class Splitter:
         text = self.text
         starts = [span.start, *points]
         ends = [*points, span.end]
-        if measured:
-            sizes = self.measure.count_many([text[a:b] for a, b in zip(starts, ends, strict=True)])
-        else:
-            sizes = [-1] * len(starts)
         if not self.additive or level is Level.CHARACTER:
             exact = [False] * len(points)
         elif level is Level.SENTENCE:
@@ -131,4 +132,29 @@ class Splitter:
         else:
             exact = [True] * len(points)
         exact.insert(0, span.exact)
+        sizes = self._sizes(starts, ends, exact) if measured else [-1] * len(starts)
         return list(map(Piece, starts, ends, sizes, [level] * len(starts), exact))
+
+    def _sizes(self, starts: list[int], ends: list[int], exact: list[bool]) -> list[int]:
+        """Sizes of ``text[starts[i]:ends[i]]`` (consecutive parts of one span)."""
+        text = self.text
+        if self.prefix is None:
+            return self.measure.count_many([text[a:b] for a, b in zip(starts, ends, strict=True)])
+        # Part i is sized by subtraction when both its ends are whitespace-aligned: its
+        # start when ``exact[i]``, its end when the next part's start is (or, for the last
+        # part, when the span's end is).
+        end = ends[-1]
+        closed = [*exact[1:], whitespace_aligned(text, end)]
+        at = self.prefix.at([*starts, end])
+        sizes = [-1] * len(starts)
+        unknown = []
+        for i in range(len(starts)):
+            if exact[i] and closed[i] and at[i] >= 0 and at[i + 1] >= 0:
+                sizes[i] = at[i + 1] - at[i]
+            else:
+                unknown.append(i)
+        if unknown:
+            counted = self.measure.count_many([text[starts[i] : ends[i]] for i in unknown])
+            for i, size in zip(unknown, counted, strict=True):
+                sizes[i] = size
+        return sizes

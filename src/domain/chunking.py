@@ -62,6 +62,23 @@ class Measure(Protocol):
         """
         ...
 
+    def prefix_sizes(self, text: str) -> PrefixSizes | None:
+        """Sizes of prefixes of ``text`` from one pass over it, or None if not offered.
+
+        Only asked for a text that ``additive_at_whitespace``; sizes of the pieces between
+        whitespace-aligned positions are then differences of prefix sizes, so the text is
+        measured once instead of piece by piece.
+        """
+        ...
+
+
+class PrefixSizes(Protocol):
+    """``count(text[:p])`` for whitespace-aligned positions ``p`` of one text."""
+
+    def at(self, positions: Sequence[int]) -> list[int]:
+        """The size of ``text[:p]`` for each of ``positions`` (ascending), or -1 where unknown."""
+        ...
+
 
 class CharacterMeasure:
     """Size in Unicode code points."""
@@ -74,6 +91,14 @@ class CharacterMeasure:
 
     def additive_at_whitespace(self, text: str) -> bool:
         return True
+
+    def prefix_sizes(self, text: str) -> PrefixSizes | None:
+        return _CharacterPrefixes()
+
+
+class _CharacterPrefixes:
+    def at(self, positions: Sequence[int]) -> list[int]:
+        return list(positions)
 
 
 class Chunker:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import enum
+import itertools
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -127,9 +129,13 @@ class Source:
         self.updated_at = now
 
 
+_WORDS = re.compile(r"\S+")  # str.split()'s words: re's \s is str.isspace()
+
+
 def default_text_name(text: str) -> str:
     """A readable name for pasted text without one: its first words."""
-    words = text.split()
+    # Only the first words are read: splitting a 10 MB text whole took 0.3 s of the event loop.
+    words = [m.group() for m in itertools.islice(_WORDS.finditer(text), 8)]
     if not words:
         raise InvalidInput("text must not be empty")
     name = " ".join(words[:8])

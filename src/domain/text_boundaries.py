@@ -96,6 +96,22 @@ def aligned(text: str, level: Level, position: int) -> bool:
     return True
 
 
+def whitespace_aligned(text: str, position: int) -> bool:
+    """Whether ``position`` is whitespace-aligned (see the module docstring); both ends of the text are."""
+    if position <= 0 or position >= len(text):
+        return True
+    before = text[position - 1]
+    if before == "\r" or before == "\n":
+        i = position
+        while i < len(text) and text[i].isspace():
+            if text[i] == "\r" or text[i] == "\n":
+                return False
+            i += 1
+        return True
+    after = text[position]
+    return not before.isspace() and after.isspace() and after != "\r" and after != "\n"
+
+
 def _first_non_space(text: str, start: int, end: int) -> int:
     m = _NON_SPACE.search(text, start, end)
     return m.start() if m else -1

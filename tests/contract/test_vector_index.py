@@ -47,6 +47,15 @@ async def sqlite_index(tmp_path):
 
 
 @pytest.fixture
+async def sqlite_ivf_index(tmp_path):
+    # Every namespace searched through the IVF partition, every cell probed: the answers
+    # must be the exact ones, which checks the partition's bookkeeping under every write.
+    index = SqliteVectorIndex(tmp_path / "data", approximate_from=1, probe_share=1.0)
+    yield index
+    await index.close()
+
+
+@pytest.fixture
 def pinecone_server():
     with PineconeStandIn() as server:
         yield server
@@ -61,7 +70,7 @@ async def pinecone_index(pinecone_server):
     await index.close()
 
 
-INDEXES = ["memory_index", "sqlite_index", "pinecone_index"]
+INDEXES = ["memory_index", "sqlite_index", "sqlite_ivf_index", "pinecone_index"]
 INDEX_WIDE_DIMENSION = {"pinecone_index"}
 
 

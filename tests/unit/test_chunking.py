@@ -11,7 +11,7 @@ from adapters.tiktoken import TiktokenMeasure
 from adapters.tiktoken.measure import encoding
 from domain.chunking import CharacterMeasure, Chunk, Chunker, chunk_text
 from domain.errors import InvalidInput
-from domain.text_boundaries import Level, aligned, cut
+from domain.text_boundaries import Level, aligned, cut, whitespace_aligned
 
 # CHUNK_EXAMPLES=20000 for a long hunt; 300 keeps the suite quick.
 EXAMPLES = settings(
@@ -19,6 +19,8 @@ EXAMPLES = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
+
+FEWER = settings(EXAMPLES, max_examples=max(1, EXAMPLES.max_examples // 3))
 
 TOKENS = TiktokenMeasure()
 CHARACTERS = CharacterMeasure()
@@ -176,3 +178,36 @@ def test_invalid_options_are_refused(size, overlap):
 def test_size_too_small_for_a_character_is_refused():
     with pytest.raises(InvalidInput):
         chunk_text("\U0001d518", size=2, overlap=0, measure=TOKENS)  # one code point, 3+ tokens
+
+
+class Piecewise(TiktokenMeasure):
+    """Tokens measured piece by piece, never from one pass over the whole text."""
+
+    def prefix_sizes(self, text: str):
+        return None
+
+
+@FEWER
+@given(texts)
+def test_prefix_sizes_match_counting_each_prefix(text):
+    # The one-pass sizes the splitter subtracts must be the real counts at every
+    # whitespace-aligned position, and -1 (unknown) is the only other answer.
+    text = re.sub("[\x1c-\x1f]", "", text)
+    prefixes = TOKENS.prefix_sizes(text)
+    if prefixes is None:  # lone surrogates
+        return
+    points = sorted({0, len(text)} | {p for p in range(1, len(text)) if whitespace_aligned(text, p)})
+    points = [*points[:: max(1, len(points) // 30)], len(text)]  # a sample: each check encodes a prefix
+    sizes = prefixes.at(points)
+    for p, size in zip(points, sizes, strict=True):
+        assert size == -1 or size == TOKENS.count(text[:p]), p
+    assert sizes[-1] == TOKENS.count(text)
+
+
+@FEWER
+@given(text=texts, opts=options(16, 96))
+def test_one_pass_sizes_give_the_same_chunks_as_measuring_pieces(text, opts):
+    size, overlap = opts
+    assert chunk_text(text, size=size, overlap=overlap, measure=TOKENS) == chunk_text(
+        text, size=size, overlap=overlap, measure=Piecewise()
+    )

@@ -50,13 +50,23 @@ class SqliteVectorIndex:
     ``cache_bytes`` bounds the memory of cached namespace matrices (least recently
     queried namespaces are dropped first; the one being queried is always kept).
     ``busy_timeout`` is how long a write waits for another process's transaction
-    before giving up with ``VectorIndexUnavailable``.
+    before giving up with ``VectorIndexUnavailable``. ``approximate_from`` and
+    ``probe_share`` tune the approximate search of large namespaces (``matrix``).
     """
 
     def __init__(
-        self, folder: str | os.PathLike[str], *, cache_bytes: int = 2 << 30, busy_timeout: float = 10.0
+        self,
+        folder: str | os.PathLike[str],
+        *,
+        cache_bytes: int = 2 << 30,
+        busy_timeout: float = 10.0,
+        approximate_from: int | None = None,
+        probe_share: float | None = None,
     ) -> None:
         self.path = Path(folder) / FILENAME
+        self._matrix_options: dict[str, Any] = {
+            k: v for k, v in (("approximate_from", approximate_from), ("probe_share", probe_share)) if v is not None
+        }
         self._cache_bytes = cache_bytes
         self._busy_timeout = busy_timeout
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sluice-vectors")
@@ -159,7 +169,7 @@ class SqliteVectorIndex:
         def apply(matrix: VectorMatrix | None) -> VectorMatrix:
             if matrix is None or matrix.dimensions != batch.dimensions:
                 # The namespace was empty: start afresh (it may take a new dimension).
-                matrix = VectorMatrix(batch.dimensions)
+                matrix = VectorMatrix(batch.dimensions, **self._matrix_options)
             matrix.upsert(batch.ids, batch.source_ids, unit_rows(batch.vectors))
             return matrix
 
@@ -250,7 +260,8 @@ class SqliteVectorIndex:
         cached = self._cache.get(namespace)
         try:
             if cached is None or not _caught_up(conn, namespace, cached, state):
-                cached = self._cache[namespace] = _Cached(state.generation, _load(conn, namespace))
+                loaded = _load(conn, namespace, self._matrix_options)
+                cached = self._cache[namespace] = _Cached(state.generation, loaded)
         except BaseException:
             self._cache.pop(namespace, None)  # maybe half caught up: reload next time
             raise
@@ -282,11 +293,11 @@ def _caught_up(conn: sqlite3.Connection, namespace: str, cached: _Cached, state:
     return True
 
 
-def _load(conn: sqlite3.Connection, namespace: str) -> VectorMatrix | None:
+def _load(conn: sqlite3.Connection, namespace: str, options: dict[str, Any]) -> VectorMatrix | None:
     dimensions = tables.stored_dimensions(conn, namespace)
     if dimensions is None:
         return None
-    matrix = VectorMatrix(dimensions)
+    matrix = VectorMatrix(dimensions, **options)
     rows = tables.count_since(conn, namespace, 0)
     # Headroom, so that catching up with a few rows written elsewhere is not a copy of all.
     matrix.reserve(rows + max(1024, rows // 8))

@@ -12,6 +12,8 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 if TYPE_CHECKING:
     import tiktoken
 
@@ -30,6 +32,7 @@ _MEMO_MAX_CHARS = 256
 _lock = threading.Lock()
 _encoding: tiktoken.Encoding | None = None
 _memo: functools._lru_cache_wrapper[int] | None = None
+_token_bytes: np.ndarray | None = None
 
 
 def encoding() -> tiktoken.Encoding:
@@ -56,6 +59,49 @@ def remembered_counter() -> functools._lru_cache_wrapper[int]:
     return _memo
 
 
+def token_byte_lengths() -> np.ndarray:
+    """The length in UTF-8 bytes of every ordinary token of the encoding, indexed by token."""
+    global _token_bytes
+    if _token_bytes is None:
+        ranks = encoding()._mergeable_ranks
+        lengths = np.zeros(max(ranks.values()) + 1, dtype=np.int64)
+        for token, rank in ranks.items():
+            lengths[rank] = len(token)
+        _token_bytes = lengths
+    return _token_bytes
+
+
+class TokenPrefixes:
+    """Token counts of the prefixes of one text, from one encoding of the whole of it.
+
+    The byte offset where each token ends is known (token lengths are fixed); the count of
+    ``text[:p]`` is the number of tokens ending at or before ``p``'s byte offset, valid
+    where ``p`` falls on a token boundary of the whole text (a whitespace-aligned position
+    does, see ``TiktokenMeasure.additive_at_whitespace``); elsewhere -1.
+    """
+
+    def __init__(self, text: str, tokens: np.ndarray) -> None:
+        self._ends = np.cumsum(token_byte_lengths()[tokens])
+        if text.isascii():
+            self._bytes_at: np.ndarray | None = None
+        else:
+            points = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+            widths = 1 + (points >= 0x80) + (points >= 0x800) + (points >= 0x10000)
+            self._bytes_at = np.concatenate(([0], np.cumsum(widths)))
+
+    def at(self, positions: Sequence[int]) -> list[int]:
+        where = np.asarray(positions, dtype=np.int64)
+        if self._bytes_at is not None:
+            where = self._bytes_at[where]
+        counts = np.searchsorted(self._ends, where, side="right")
+        # A position inside a token (not a boundary of the whole text) has no prefix count.
+        ends = self._ends
+        on_boundary = (
+            (where == 0) | (counts > 0) & (ends[np.maximum(counts - 1, 0)] == where) if len(ends) else where == 0
+        )
+        return np.where(on_boundary, counts, -1).tolist()
+
+
 class TiktokenMeasure:
     """Size in cl100k tokens, exactly ``len(encoding.encode_ordinary(text))``.
 
@@ -64,6 +110,7 @@ class TiktokenMeasure:
 
     def __init__(self) -> None:
         self._encode = encoding().encode_ordinary
+        self._encode_to_buffer = encoding()._core_bpe.encode_to_tiktoken_buffer
         self._remembered = remembered_counter()
 
     def count(self, text: str) -> int:
@@ -78,6 +125,15 @@ class TiktokenMeasure:
         # here, the GIL being taken back after every short text.
         encode, remembered, memo_max = self._encode, self._remembered, _MEMO_MAX_CHARS
         return [remembered(t) if len(t) <= memo_max else len(encode(t)) for t in texts]
+
+    def prefix_sizes(self, text: str) -> TokenPrefixes | None:
+        try:
+            # The tokens as a numpy buffer straight from tiktoken, not a list of ints: with
+            # no special token allowed, ``encode`` is ``encode_ordinary``.
+            tokens = np.frombuffer(self._encode_to_buffer(text, set()), dtype=np.uint32)
+            return TokenPrefixes(text, tokens)
+        except UnicodeEncodeError:
+            return None  # lone surrogates: tiktoken replaces them, byte offsets would not match
 
     def additive_at_whitespace(self, text: str) -> bool:
         # cl100k splits text into pre-tokens with a regex and encodes each on its own, so a
