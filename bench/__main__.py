@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
+import signal
 import sys
 import time
 import traceback
@@ -83,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md")
     parser.add_argument("--docs", help="folder of HTML documentation to build the corpus from")
     args = parser.parse_args(argv)
+    # Terminated like an interrupt: the deployments' context managers stop their processes.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.docs:
         from bench import corpus
 
