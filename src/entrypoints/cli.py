@@ -76,6 +76,10 @@ def serve(host: str | None, port: int | None, no_worker: bool, reload: bool) -> 
         log_level=settings.log_level.lower(),
         log_config=None,  # keep the structured logging set up by configure_logging
         timeout_graceful_shutdown=15,
+        # Longer than the idle timeout of common load balancers and HTTP client pools
+        # (60 s), so the server never closes a kept-alive connection a client is about
+        # to reuse: uvicorn's 5 s default made busy clients fail with a read error.
+        timeout_keep_alive=75,
     )
 
 
