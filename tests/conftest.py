@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import uuid
-from collections.abc import Coroutine, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
 
 import pytest
 
@@ -16,32 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 import services
-
-T = TypeVar("T")
-
-
-def blocking(work: Coroutine[Any, Any, T]) -> T:
-    """Run ``work`` to completion from a synchronous fixture.
-
-    On a thread of its own: a session fixture may first be requested from inside a
-    running event loop (``request.getfixturevalue`` in an async test).
-    """
-    with ThreadPoolExecutor(max_workers=1) as thread:
-        return thread.submit(asyncio.run, work).result()
-
-
-async def _admin(statement: str, server_url: str | None = None) -> None:
-    import sqlalchemy as sa
-    from sqlalchemy.ext.asyncio import create_async_engine
-    from sqlalchemy.pool import NullPool
-
-    url = server_url or services.POSTGRES_URL
-    engine = create_async_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as connection:
-            await connection.execute(sa.text(statement))
-    finally:
-        await engine.dispose()
+from services import _admin, blocking
 
 
 @pytest.fixture(scope="session")

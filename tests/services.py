@@ -7,10 +7,16 @@ so a missing service can never turn a red suite green.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import pytest
+
+T = TypeVar("T")
 
 REQUIRE_SERVICES = os.environ.get("SLUICE_REQUIRE_SERVICES", "") not in ("", "0", "false", "no")
 
@@ -37,3 +43,27 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def blocking(work: Coroutine[Any, Any, T]) -> T:
+    """Run ``work`` to completion from a synchronous fixture.
+
+    On a thread of its own: a session fixture may first be requested from inside a
+    running event loop (``request.getfixturevalue`` in an async test).
+    """
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(asyncio.run, work).result()
+
+
+async def _admin(statement: str, server_url: str | None = None) -> None:
+    import sqlalchemy as sa
+    from sqlalchemy.ext.asyncio import create_async_engine
+    from sqlalchemy.pool import NullPool
+
+    url = server_url or POSTGRES_URL
+    engine = create_async_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(sa.text(statement))
+    finally:
+        await engine.dispose()

@@ -30,7 +30,6 @@ from adapters.sqlalchemy.engine import create_engine, parse_url
 from adapters.sqlalchemy.migrations import upgrade, upgrade_async
 from adapters.sqlalchemy.store import SqlAlchemyStore
 from adapters.sqlalchemy.tables import metadata
-from conftest import blocking
 from domain.access import ApiKey, hash_api_key
 from domain.agents import Agent
 from domain.errors import StaleDelivery
@@ -41,6 +40,7 @@ from domain.retry import RetryPolicy
 from domain.sources import Source, SourceType
 from domain.webhooks import DeliveryStatus, Webhook, WebhookDelivery, WebhookEvent
 from ports.store import DuplicateKey, StaleJob, Store, StoreError, StoreUnavailable
+from services import blocking
 
 T = TypeVar("T")
 

@@ -23,8 +23,7 @@ import httpx
 from server import Server, free_port
 
 from adapters.sqlalchemy.migrations import upgrade_async
-from conftest import _admin, blocking
-from services import POSTGRES_URL, need, port_open
+from services import POSTGRES_URL, _admin, blocking, need, port_open
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str, every: float = 0.1) -> Any:
