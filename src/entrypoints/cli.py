@@ -38,6 +38,20 @@ def is_loopback(host: str) -> bool:
         return False  # a name that might resolve anywhere
 
 
+def _check_vector_model(settings: Settings) -> None:
+    """Refuse to start, with one readable line, on an index built with another embedding model."""
+    if settings.pinecone.api_key:
+        return
+    from adapters.local.model_stamp import check_model
+    from entrypoints.container import build_container, embedder_setting
+
+    model = build_container(settings).embedder().model
+    try:
+        check_model(settings.data_dir / "vectors", model, embedder_setting=embedder_setting(settings))
+    except SluiceError as exc:
+        raise click.ClickException(exc.message) from exc
+
+
 @main.command()
 @click.option("--host", default=None, help="Address to listen on [SLUICE_HOST, default 127.0.0.1].")
 @click.option("--port", type=int, default=None, help="Port to listen on [SLUICE_PORT, default 8000].")
@@ -60,6 +74,7 @@ def serve(host: str | None, port: int | None, no_worker: bool, reload: bool) -> 
                 "or listen on a loopback address (127.0.0.1, ::1, localhost)."
             )
         click.echo(f"Authentication is off (no SLUICE_ADMIN_API_KEY): listening on loopback only ({host}:{port}).")
+    _check_vector_model(settings)
     mode = "embedded" if settings.is_embedded_store and not settings.redis.url else "distributed"
     click.echo(
         f"Sluice {mode} mode: data in {settings.data_dir.resolve()}"
@@ -90,6 +105,7 @@ def worker(concurrency: int | None, reload: bool) -> None:
     """Run jobs in this process (a worker separate from the API)."""
     settings = _settings()
     configure_logging(settings.log_level)
+    _check_vector_model(settings)
     if reload:
         import watchfiles
 
@@ -205,6 +221,71 @@ def search(agent_id: uuid.UUID, query: str, top_k: int) -> None:
         snippet = snippet if len(snippet) <= 240 else snippet[:237] + "..."
         click.echo(f"{rank}. {hit.score:.3f}  {hit.source_name or hit.source_id} #{hit.chunk_index}")
         click.echo(f"   {snippet}")
+
+
+@main.command()
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def reindex(yes: bool) -> None:
+    """Empty the local vector index and re-process every source with the current embedder.
+
+    Run it (with the server stopped) after changing SLUICE_EMBEDDER on a data folder
+    that holds vectors of the former model; the jobs it queues run when the server or a
+    worker starts. Searches find a source again once its job has completed.
+    """
+    settings = _settings()
+    configure_logging("WARNING")
+    if settings.pinecone.api_key:
+        raise click.ClickException("reindex empties the local vector index; with Pinecone, re-process sources instead")
+    if not yes:
+        click.confirm(
+            f"empty the vector index in {settings.data_dir / 'vectors'} and re-process every source?", abort=True
+        )
+
+    async def run() -> tuple[int, int]:
+        from adapters.local.model_stamp import record_model
+        from adapters.local.vectors import FILENAME
+        from domain.errors import Conflict
+        from domain.pagination import PageRequest
+        from entrypoints.container import build_container, embedder_setting
+        from entrypoints.runtime import close
+        from entrypoints.runtime import migrate as do_migrate
+
+        container = build_container(settings)
+        folder = settings.data_dir / "vectors"
+        for suffix in ("", "-wal", "-shm"):
+            (folder / f"{FILENAME}{suffix}").unlink(missing_ok=True)
+        record_model(folder, container.embedder().model, embedder_setting(settings))
+        queued = skipped = 0
+        try:
+            await do_migrate(container)
+            agents, sources = container.agents(), container.sources()
+            agent_page = await agents.list_agents(PageRequest(limit=200))
+            while True:
+                for agent in agent_page.items:
+                    page = await sources.list_sources(agent.id, PageRequest(limit=200))
+                    while True:
+                        for source in page.items:
+                            try:
+                                await sources.reprocess_source(agent.id, source.id)
+                                queued += 1
+                            except Conflict:
+                                skipped += 1  # its active job re-embeds it anyway
+                        if not page.next_cursor:
+                            break
+                        page = await sources.list_sources(agent.id, PageRequest.parse(200, page.next_cursor))
+                if not agent_page.next_cursor:
+                    break
+                agent_page = await agents.list_agents(PageRequest.parse(200, agent_page.next_cursor))
+        finally:
+            await close(container)
+        return queued, skipped
+
+    queued, skipped = asyncio.run(run())
+    click.echo(
+        f"vector index emptied; {queued} source(s) queued for re-processing"
+        + (f", {skipped} already had an active job" if skipped else "")
+        + " (they run when `sluice serve` or a worker starts)"
+    )
 
 
 # ingest, jobs, sources, agents: on the local data or a server (entrypoints.console).

@@ -76,11 +76,19 @@ def _blobs(settings: Settings) -> Any:
 def _embedder(settings: Settings) -> Any:
     if settings.openai_api_key:
         return _openai_embedder(settings)
+    if settings.embedder == "static":
+        from adapters.static.embedder import StaticEmbedder
+
+        return StaticEmbedder()
     if settings.embedder == "hashing":
         from adapters.hashing.embedder import HashingEmbedder
 
         return HashingEmbedder()
-    raise ValueError(f"unknown SLUICE_EMBEDDER {settings.embedder!r} (known: hashing)")
+    if settings.embedder == "sentence-transformers":
+        from adapters.sentencetransformers.embedder import SentenceTransformersEmbedder
+
+        return SentenceTransformersEmbedder(settings.sentence_transformers_model)
+    raise ValueError(f"unknown SLUICE_EMBEDDER {settings.embedder!r} (known: static, hashing, sentence-transformers)")
 
 
 def _openai_embedder(settings: Settings) -> Any:
@@ -133,7 +141,7 @@ def _openai_embedder(settings: Settings) -> Any:
     return CachingEmbedder(embedder, cache)
 
 
-def _vectors(settings: Settings) -> Any:
+def _vectors(settings: Settings, embedder: Any) -> Any:
     if settings.pinecone.api_key:
         from adapters.pinecone.vectors import PineconeVectorIndex
 
@@ -144,9 +152,18 @@ def _vectors(settings: Settings) -> Any:
             # Each try of a call (the SDK retries up to 3 times) within VECTOR_TIMEOUT_SECONDS.
             timeout_seconds=min(30.0, settings.vector_timeout_seconds / 4),
         )
+    from adapters.local.model_stamp import check_model
     from adapters.local.vectors import SqliteVectorIndex
 
-    return SqliteVectorIndex(settings.data_dir / "vectors")
+    folder = settings.data_dir / "vectors"
+    # Vectors of two models never mix: a folder built with another model fails here, at start-up.
+    check_model(folder, embedder.model, embedder_setting=embedder_setting(settings))
+    return SqliteVectorIndex(folder)
+
+
+def embedder_setting(settings: Settings) -> str:
+    """The setting that chose the embedder, as a user would write it."""
+    return "OPENAI_API_KEY is set" if settings.openai_api_key else f"SLUICE_EMBEDDER={settings.embedder}"
 
 
 def _notifier(settings: Settings) -> Any:
@@ -257,7 +274,7 @@ class Container(containers.DeclarativeContainer):
     queue = providers.Singleton(_queue, settings, clock)
     blobs = providers.Singleton(_blobs, settings)
     embedder = providers.Singleton(_embedder, settings)
-    vectors = providers.Singleton(_vectors, settings)
+    vectors = providers.Singleton(_vectors, settings, embedder)
     notifier = providers.Singleton(_notifier, settings)
     webhook_sender = providers.Singleton(_webhook_sender, settings)
     token_measure = providers.Singleton(_token_measure)

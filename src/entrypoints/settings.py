@@ -15,6 +15,7 @@ from pathlib import Path
 from domain.errors import InvalidInput
 
 MB = 1024 * 1024
+EMBEDDERS = ("static", "hashing", "sentence-transformers")
 
 # (name, default, meaning) — the README table.
 SETTINGS_DOC: list[tuple[str, str, str]] = [
@@ -43,7 +44,17 @@ SETTINGS_DOC: list[tuple[str, str, str]] = [
     ("EMBED_BATCH_SIZE", "(embedder's)", "Chunks embedded and upserted per batch."),
     ("EMBED_TIMEOUT_SECONDS", "120", "An embedding call slower than this fails the attempt (retried)."),
     ("VECTOR_TIMEOUT_SECONDS", "60", "A vector-index call slower than this fails the attempt (retried)."),
-    ("SLUICE_EMBEDDER", "hashing", "Embedder of the embedded mode: `hashing` (lexical)."),
+    (
+        "SLUICE_EMBEDDER",
+        "static",
+        "Embedder without `OPENAI_API_KEY`: `static` (semantic, a token table distilled from MiniLM, "
+        "shipped), `hashing` (lexical) or `sentence-transformers` (needs the extra of that name).",
+    ),
+    (
+        "SENTENCE_TRANSFORMERS_MODEL",
+        "all-MiniLM-L6-v2",
+        "Model of `SLUICE_EMBEDDER=sentence-transformers`: a local folder or a model name.",
+    ),
     ("OPENAI_API_KEY", "(unset)", "Setting it switches embeddings to OpenAI (or `OPENAI_BASE_URL`)."),
     ("OPENAI_BASE_URL", "(OpenAI)", "Any OpenAI-compatible server: Ollama, vLLM, TEI, LiteLLM (`http://host/v1`)."),
     ("OPENAI_EMBEDDING_MODEL", "text-embedding-3-small", "Embedding model."),
@@ -437,7 +448,8 @@ class Settings:
     limits: LimitSettings = field(default_factory=LimitSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     crawl: CrawlSettings = field(default_factory=CrawlSettings)
-    embedder: str = "hashing"
+    embedder: str = "static"
+    sentence_transformers_model: str | None = None
     embed_batch_size: int | None = None
     embed_timeout_seconds: float = 120.0
     vector_timeout_seconds: float = 60.0
@@ -467,7 +479,8 @@ class Settings:
             limits=LimitSettings.from_env(env),
             webhooks=WebhookSettings.from_env(env),
             crawl=CrawlSettings.from_env(env),
-            embedder=env.get("SLUICE_EMBEDDER", "").strip() or "hashing",
+            embedder=_choice(env, "SLUICE_EMBEDDER", "static", EMBEDDERS),
+            sentence_transformers_model=env.get("SENTENCE_TRANSFORMERS_MODEL", "").strip() or None,
             embed_batch_size=batch or None,
             embed_timeout_seconds=_float(env, "EMBED_TIMEOUT_SECONDS", 120.0, minimum=0.1),
             vector_timeout_seconds=_float(env, "VECTOR_TIMEOUT_SECONDS", 60.0, minimum=0.1),
@@ -498,3 +511,10 @@ class Settings:
     @property
     def is_embedded_store(self) -> bool:
         return self.database_url is None
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env.get(name, "").strip() or default
+    if value not in choices:
+        raise InvalidInput(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value

@@ -1,4 +1,5 @@
-"""The Embedder contract (src/ports/embed.py), run against every adapter.
+"""The Embedder contract (src/ports/embed.py), run against every adapter (hashing,
+static, OpenAI through its stand-in, and OpenAI behind the cache).
 
 Only the port's promises are checked here, so another adapter joins by adding one
 fixture and its name to ``EMBEDDERS``. What a particular adapter means by similarity is
@@ -13,6 +14,7 @@ import math
 import pytest
 
 from adapters.hashing.embedder import HashingEmbedder
+from adapters.static.embedder import StaticEmbedder
 from ports.embed import Embedder
 from standins.openai import OpenAIStandIn
 
@@ -22,6 +24,20 @@ async def hashing_embedder():
     embedder = HashingEmbedder()
     yield embedder
     await embedder.close()
+
+
+@pytest.fixture(scope="module")
+def static_embedder():
+    return StaticEmbedder()  # loaded once: the table is read-only, and closing is a no-op
+
+
+@pytest.fixture(scope="module")
+def sentence_transformers_embedder():
+    """Runs where the optional extra is installed (it brings PyTorch); skipped elsewhere."""
+    pytest.importorskip("sentence_transformers", reason="the sentence-transformers extra is not installed")
+    from adapters.sentencetransformers.embedder import SentenceTransformersEmbedder
+
+    return SentenceTransformersEmbedder()
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +67,13 @@ async def cached_openai_embedder(openai_server, tmp_path):
     await embedder.close()
 
 
-EMBEDDERS = ["hashing_embedder", "openai_embedder", "cached_openai_embedder"]
+EMBEDDERS = [
+    "hashing_embedder",
+    "static_embedder",
+    "sentence_transformers_embedder",
+    "openai_embedder",
+    "cached_openai_embedder",
+]
 
 
 @pytest.fixture(params=EMBEDDERS)
