@@ -176,7 +176,7 @@ async def test_the_container_picks_the_production_adapters(tmp_path) -> None:
     await container.vectors().close()
 
     plain = build_container(Settings.from_env({"SLUICE_DATA_DIR": str(tmp_path), "OPENAI_API_KEY": ""}))
-    assert type(plain.embedder()).__name__ == "HashingEmbedder"
+    assert type(plain.embedder()).__name__ == "StaticEmbedder"  # the embedded default
     assert type(plain.vectors()).__name__ == "SqliteVectorIndex"
     uncached = build_container(Settings.from_env({**env, "EMBED_CACHE_MB": "0"})).embedder()
     assert isinstance(uncached, OpenAIEmbedder)
