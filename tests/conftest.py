@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import uuid
 from collections.abc import Iterator
@@ -9,11 +10,17 @@ from pathlib import Path
 
 import pytest
 
+# The suite starts dozens of Python processes (servers, workers, the CLI); with
+# PYTHONDONTWRITEBYTECODE set (as on our CI machines) each would compile every import
+# again, about a second apiece. Let them cache bytecode (__pycache__ is git-ignored).
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+sys.dont_write_bytecode = False
+
 # Test helpers (tests/services.py, stand-in servers) import as top-level modules.
 sys.path.insert(0, str(Path(__file__).parent))
 
-import services
-from services import _admin, blocking
+import services  # noqa: E402
+from services import _admin, blocking  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -29,8 +29,8 @@ CHECKS = ",".join(
     ]
 )
 LAUNCHER = Path(__file__).with_name("st_launcher.py")
-EXAMPLES = os.environ.get("SLUICE_FUZZ_EXAMPLES", "15")
-KEYED_EXAMPLES = os.environ.get("SLUICE_FUZZ_KEYED_EXAMPLES", "5")
+EXAMPLES = os.environ.get("SLUICE_FUZZ_EXAMPLES", "8")
+KEYED_EXAMPLES = os.environ.get("SLUICE_FUZZ_KEYED_EXAMPLES", "3")
 
 
 def schemathesis(
