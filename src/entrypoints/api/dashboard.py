@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from litestar import Response, get
+from litestar import MediaType, Response, get
 from litestar.datastructures import CacheControlHeader
 from litestar.static_files import create_static_files_router
 from litestar.types import ControllerRouterHandler
@@ -27,7 +27,7 @@ PUBLIC = {"public": True}
 
 @get("/", include_in_schema=False, cache_control=_NO_STALE, opt=PUBLIC)
 async def dashboard_page() -> Response[bytes]:
-    return Response((STATIC_DIR / "index.html").read_bytes(), media_type="text/html; charset=utf-8")
+    return Response((STATIC_DIR / "index.html").read_bytes(), media_type=MediaType.HTML)
 
 
 def dashboard_routes() -> list[ControllerRouterHandler]:
