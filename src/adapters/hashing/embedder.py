@@ -8,7 +8,6 @@ synonyms or meaning.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import re
 import unicodedata
@@ -16,6 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from adapters.local.threaded_embedder import ThreadedEmbedder
 from ports.embed import Embeddings
 
 _WORD = re.compile(r"\w+")
@@ -72,7 +72,7 @@ def tokenize(text: str) -> list[str]:
     return kept or words
 
 
-class HashingEmbedder:
+class HashingEmbedder(ThreadedEmbedder):
     """Embeds texts by hashing their words and word bigrams into buckets.
 
     Each distinct term (word or pair of adjacent words) adds ``±(1 + log tf)`` to the
@@ -107,21 +107,6 @@ class HashingEmbedder:
     @property
     def batch_size(self) -> int:
         return self._batch_size
-
-    @property
-    def batch_tokens(self) -> int | None:
-        return None  # local and free: no request to fill
-
-    async def embed_documents(self, texts: Sequence[str]) -> Embeddings:
-        if not texts:
-            return Embeddings(vectors=[], tokens=0)
-        return await asyncio.to_thread(self.embed_sync, texts)
-
-    async def embed_query(self, text: str) -> Sequence[float]:
-        return (await self.embed_documents([text])).vectors[0]
-
-    async def close(self) -> None:
-        return None
 
     def embed_sync(self, texts: Sequence[str]) -> Embeddings:
         """The blocking computation behind ``embed_documents`` (for scripts and benchmarks)."""

@@ -10,11 +10,11 @@ needs no network at all.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Sequence
 from typing import Any
 
+from adapters.local.threaded_embedder import ThreadedEmbedder
 from ports.embed import EmbedderRejected, Embeddings
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
@@ -29,7 +29,7 @@ def default_model() -> str:
     return str(get_model_path())
 
 
-class SentenceTransformersEmbedder:
+class SentenceTransformersEmbedder(ThreadedEmbedder):
     """Embeds texts with a sentence-transformers model on the CPU (or ``device``).
 
     The model loads on first use, in a worker thread. Vectors are normalised, so cosine
@@ -72,21 +72,6 @@ class SentenceTransformersEmbedder:
     @property
     def batch_size(self) -> int:
         return self._batch_size
-
-    @property
-    def batch_tokens(self) -> int | None:
-        return None
-
-    async def embed_documents(self, texts: Sequence[str]) -> Embeddings:
-        if not texts:
-            return Embeddings(vectors=[], tokens=0)
-        return await asyncio.to_thread(self.embed_sync, texts)
-
-    async def embed_query(self, text: str) -> Sequence[float]:
-        return (await self.embed_documents([text])).vectors[0]
-
-    async def close(self) -> None:
-        return None
 
     def embed_sync(self, texts: Sequence[str]) -> Embeddings:
         model = self._load()

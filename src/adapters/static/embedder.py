@@ -11,7 +11,6 @@ faster.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 from collections.abc import Sequence
@@ -20,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from adapters.local.threaded_embedder import ThreadedEmbedder
 from ports.embed import EmbedderRejected, Embeddings
 
 MODEL_DIR = Path(__file__).resolve().parent / "model"
@@ -29,7 +29,7 @@ MODEL_DIR = Path(__file__).resolve().parent / "model"
 _TEXTS_PER_PASS = 2048
 
 
-class StaticEmbedder:
+class StaticEmbedder(ThreadedEmbedder):
     """Embeds texts with a static token-embedding table (model2vec-style).
 
     The model (about 8 MB on disk, 31 MB in memory) loads on first use, in a worker
@@ -63,21 +63,6 @@ class StaticEmbedder:
     @property
     def batch_size(self) -> int:
         return self._batch_size
-
-    @property
-    def batch_tokens(self) -> int | None:
-        return None  # local and free: no request to fill
-
-    async def embed_documents(self, texts: Sequence[str]) -> Embeddings:
-        if not texts:
-            return Embeddings(vectors=[], tokens=0)
-        return await asyncio.to_thread(self.embed_sync, texts)
-
-    async def embed_query(self, text: str) -> Sequence[float]:
-        return (await self.embed_documents([text])).vectors[0]
-
-    async def close(self) -> None:
-        return None
 
     def embed_sync(self, texts: Sequence[str]) -> Embeddings:
         """The blocking computation behind ``embed_documents`` (for scripts and benchmarks)."""
