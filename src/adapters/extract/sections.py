@@ -26,11 +26,7 @@ class PagedSections:
         text = text.strip()
         if not text:
             return
-        pieces = [text]
-        if len(text) > self._limit:
-            splitter = SectionSplitter(self._limit)
-            pieces = splitter.feed(text) + splitter.finish()
-        for piece in pieces:
+        for piece in _pieces(text, self._limit):
             if self._parts and self._size + 2 + len(piece) > self._limit:
                 yield self._flush()
             if self._parts:
@@ -71,11 +67,7 @@ class BlockSections:
     def add(self, block: str) -> Iterator[Section]:
         if not block.strip():
             return
-        pieces = [block]
-        if len(block) > self._limit:
-            splitter = SectionSplitter(self._limit)
-            pieces = splitter.feed(block) + splitter.finish()
-        for piece in pieces:
+        for piece in _pieces(block, self._limit):
             if self._parts and self._size + 2 + len(piece) > self._limit:
                 yield self._flush()
             if self._parts:
@@ -92,3 +84,11 @@ class BlockSections:
         section = Section(text="".join(self._parts), metadata=dict(self._metadata))
         self._parts, self._size = [], 0
         return section
+
+
+def _pieces(text: str, limit: int) -> list[str]:
+    """``text`` itself, or cut at paragraph and sentence boundaries when over ``limit``."""
+    if len(text) <= limit:
+        return [text]
+    splitter = SectionSplitter(limit)
+    return splitter.feed(text) + splitter.finish()
