@@ -8,6 +8,11 @@ Contract (checked by ``tests/contract/test_store.py`` on every adapter):
   stored version equals ``job.version``, then increments both. Otherwise it raises
   ``StaleJob`` and writes nothing, so two processes can never both claim, finish or
   cancel one job.
+* ``jobs.next_due(now)`` in a writable unit of work returns the job a free worker
+  should start (with its source and agent) and locks it until the unit of work ends,
+  skipping jobs another unit of work has locked (PostgreSQL ``FOR UPDATE SKIP
+  LOCKED``; SQLite has one writer at a time), so concurrent claimers each get a
+  different job at once instead of racing for the same one.
 * ``deliveries.save(delivery)`` is the same compare-and-set on ``delivery.version``
   (``StaleDelivery``). ``deliveries.due(now, limit=..., lock=True)`` in a writable unit
   of work also locks the rows it returns until the unit of work ends and skips rows
@@ -28,7 +33,7 @@ import builtins
 import uuid
 from datetime import datetime
 from types import TracebackType
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from domain.access import ApiKey
 from domain.agents import Agent
@@ -52,6 +57,14 @@ class StoreUnavailable(TransientError):
 
 class DuplicateKey(Conflict):
     code = "duplicate"
+
+
+class DueJob(NamedTuple):
+    """A job ready to start, with the source it processes and the agent that owns both."""
+
+    job: Job
+    source: Source
+    agent: Agent
 
 
 class AgentRepository(Protocol):
@@ -116,6 +129,14 @@ class JobRepository(Protocol):
         """Pending jobs, highest priority first, then oldest ``run_at`` (``scheduled_for``
         or ``created_at``), then oldest ``created_at``. ``updated_before`` keeps jobs not
         touched since; ``due_at`` keeps jobs whose ``run_at`` is at or before it."""
+        ...
+
+    async def next_due(self, now: datetime) -> DueJob | None:
+        """The first job of ``pending(due_at=now)`` order that has attempts left and that
+        no other unit of work holds locked, with its source and agent; None when there
+        is none. Writable units of work only: the job stays locked until this unit of
+        work ends, so that concurrent callers each get a different job without waiting
+        for one another (a job being saved elsewhere, e.g. cancelled, is skipped too)."""
         ...
 
     async def expired_leases(self, now: datetime, *, limit: int) -> builtins.list[Job]:
@@ -243,6 +264,7 @@ __all__ = [
     "AgentRepository",
     "ApiKeyRepository",
     "DeliveryRepository",
+    "DueJob",
     "DuplicateKey",
     "IdempotencyRepository",
     "JobRepository",

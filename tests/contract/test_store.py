@@ -692,6 +692,91 @@ async def test_pending_due_at_keeps_only_jobs_due_by_then(store: Store) -> None:
     assert [j.id for j in due_later] == [later.id, now.id]
 
 
+async def start_next(store: Store, now: datetime, worker: str) -> uuid.UUID | None:
+    """What a worker does with a free slot: take the best due job and start it."""
+    async with store.unit_of_work() as uow:
+        due = await uow.jobs.next_due(now)
+        if due is None:
+            return None
+        due.job.start(now, worker_id=worker, lease=LEASE)
+        await uow.jobs.save(due.job)
+        await uow.commit()
+    return due.job.id
+
+
+async def test_next_due_is_the_first_pending_job_with_attempts_left(store: Store) -> None:
+    agent, source = await seed(store)
+    low = make_job(source, now=T0 - timedelta(minutes=3), priority=1)
+    old = make_job(source, now=T0 - timedelta(minutes=2))
+    young = make_job(source, now=T0 - timedelta(minutes=1))
+    not_due = make_job(source, now=T0 - timedelta(hours=1), priority=99)
+    not_due.scheduled_for = T0 + timedelta(seconds=1)
+    spent = make_job(source, now=T0 - timedelta(hours=1), priority=98)
+    spent.attempts = spent.max_attempts
+    running = make_job(source, now=T0 - timedelta(hours=1), priority=97)
+    running.start(T0, worker_id="w", lease=LEASE)
+    await add_jobs(store, young, low, not_due, spent, running, old)
+    async with store.unit_of_work() as uow:
+        due = await uow.jobs.next_due(T0)
+        assert due is not None
+        assert due.job == old
+        assert due.source == source and due.agent == agent
+    claimed = [await start_next(store, T0, "w") for _ in range(4)]
+    assert claimed == [old.id, young.id, low.id, None]
+    assert await start_next(store, T0 + timedelta(seconds=1), "w") == not_due.id
+    with pytest.raises(StoreError):
+        async with store.unit_of_work(read_only=True) as uow:
+            await uow.jobs.next_due(T0)
+
+
+async def test_next_due_skips_a_job_another_unit_of_work_holds_without_waiting(
+    store: Store, store_url: str | None
+) -> None:
+    _, source = await seed(store)
+    first_job, second_job = make_job(source, now=T0), make_job(source, now=T0 + timedelta(milliseconds=1))
+    await add_jobs(store, first_job, second_job)
+    now = T0 + timedelta(seconds=1)
+    one_writer = store_url is not None and store_url.startswith("sqlite")
+    async with store.unit_of_work() as first:
+        mine = await first.jobs.next_due(now)
+        assert mine is not None and mine.job.id == first_job.id
+        # Another worker claims meanwhile: PostgreSQL and memory skip the locked job and
+        # take the next at once; SQLite makes it wait for the first's commit (one writer
+        # at a time), after which the first job is no longer pending.
+        other = asyncio.create_task(start_next(store, now, "b"))
+        for _ in range(10 if one_writer else 250):
+            await asyncio.sleep(0.02)
+            if other.done():
+                break
+        assert other.done() is not one_writer
+        mine.job.start(now, worker_id="a", lease=LEASE)
+        await first.jobs.save(mine.job)
+        await first.commit()
+    assert await asyncio.wait_for(other, 15) == second_job.id
+    stored = [await get_job(store, job.id) for job in (first_job, second_job)]
+    assert [(j.locked_by, j.attempts) for j in stored if j is not None] == [("a", 1), ("b", 1)]
+
+
+async def test_many_workers_start_each_job_once(store: Store) -> None:
+    _, source = await seed(store)
+    jobs = [make_job(source, now=T0 + timedelta(milliseconds=i), priority=i % 3) for i in range(12)]
+    await add_jobs(store, *jobs)
+    now = T0 + timedelta(seconds=1)
+
+    async def worker(name: str) -> list[uuid.UUID]:
+        started: list[uuid.UUID] = []
+        while (job_id := await start_next(store, now, name)) is not None:
+            started.append(job_id)
+        return started
+
+    runs = await asyncio.gather(*(worker(f"w{i}") for i in range(6)))
+    flat = [job_id for run in runs for job_id in run]
+    assert sorted(flat) == sorted(j.id for j in jobs)
+    for run in runs:  # each worker took its jobs best first
+        order = {j.id: (-j.priority, j.created_at) for j in jobs}
+        assert [order[i] for i in run] == sorted(order[i] for i in run)
+
+
 async def test_expired_leases(store: Store) -> None:
     _, source = await seed(store)
     expired, alive, exactly_now, pending = (make_job(source) for _ in range(4))

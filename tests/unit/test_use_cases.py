@@ -302,6 +302,8 @@ async def test_cancel_pending_then_retry(world: World):
 
 
 async def test_cancel_while_processing_stops_at_the_next_batch_and_removes_vectors(world: World):
+    # Every progress report saved: the save after the batch in flight finds the cancel.
+    world.runner = JobRunner(world.ports, world.config, heartbeat_seconds=3600, progress_seconds=0)
     agent = await world.agents.create_agent("docs")
     source, job = await world.sources.create_text_source(agent.id, long_text(60))
 
@@ -314,6 +316,25 @@ async def test_cancel_while_processing_stops_at_the_next_batch_and_removes_vecto
     job = await world.jobs.get_job(job.id)
     assert job.status is JobStatus.CANCELLED
     assert world.embedder.calls == 3
+    assert await world.vector_count(agent, source.id) == 0
+    assert (await world.sources.get_source(agent.id, source.id)).chunk_count == 0
+
+
+async def test_cancel_noticed_only_by_the_outcome_save_still_removes_vectors(world: World):
+    # Progress saved at most twice a second: a job this quick meets the cancel at its
+    # outcome's compare-and-set, after writing every batch, and must clean up there.
+    agent = await world.agents.create_agent("docs")
+    source, job = await world.sources.create_text_source(agent.id, long_text(60))
+
+    async def cancel_midway(n: int) -> None:
+        if n == 3:
+            await world.jobs.cancel_job(job.id)
+
+    world.embedder.before_call = cancel_midway
+    await world.drain()
+    job = await world.jobs.get_job(job.id)
+    assert job.status is JobStatus.CANCELLED and job.locked_by is None
+    assert world.embedder.calls > 3
     assert await world.vector_count(agent, source.id) == 0
     assert (await world.sources.get_source(agent.id, source.id)).chunk_count == 0
 

@@ -46,6 +46,7 @@ from ports.store import (
     AgentRepository,
     ApiKeyRepository,
     DeliveryRepository,
+    DueJob,
     DuplicateKey,
     IdempotencyRepository,
     JobRepository,
@@ -533,6 +534,25 @@ class MemoryJobRepository:
         selected.sort(key=lambda j: (-j.priority, j.run_at(), j.created_at, j.id))
         return [_copy_row(j) for j in selected[:limit]]
 
+    async def next_due(self, now: datetime) -> DueJob | None:
+        self._uow.ensure_writable()
+        candidates = sorted(
+            (j for j in self._uow.all_jobs() if _startable(j, now)),
+            key=lambda j: (-j.priority, j.run_at(), j.created_at, j.id),
+        )
+        for candidate in candidates:
+            # The lock ``save`` takes: held elsewhere means being claimed or changed there.
+            if not self._uow.try_lock(candidate.id):
+                continue
+            job = self._uow.job(candidate.id)  # what was committed before the lock was ours
+            if job is None or not _startable(job, now):
+                continue
+            source, agent = self._uow.source(job.data_source_id), self._uow.agent(job.agent_id)
+            if source is None or agent is None:
+                continue
+            return DueJob(job=_copy_row(job), source=_copy_row(source), agent=_copy_row(agent))
+        return None
+
     async def expired_leases(self, now: datetime, *, limit: int) -> builtins.list[Job]:
         self._uow.ensure_open()
         selected = [
@@ -587,6 +607,10 @@ class MemoryJobRepository:
 
 
 # -- helpers ------------------------------------------------------------------------------
+
+
+def _startable(job: Job, now: datetime) -> bool:
+    return job.is_due(now) and job.attempts < job.max_attempts
 
 
 def _visible(staged: dict[uuid.UUID, Row | None], committed: dict[uuid.UUID, Row], key: uuid.UUID) -> Row | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
@@ -21,9 +21,10 @@ from domain.agents import Agent
 from domain.jobs import ACTIVE_STATUSES, TERMINAL_STATUSES, Job, JobCensus, JobStatus, JobType
 from domain.pagination import Cursor, Page, PageRequest
 from domain.sources import Source, SourceType
-from ports.store import StaleJob, StoreError
+from ports.store import DueJob, StaleJob, StoreError
 
 T = TypeVar("T")
+M = TypeVar("M", bound=Mapping[Any, Any])
 
 
 class Executor(Protocol):
@@ -191,6 +192,31 @@ class SqlAlchemyJobRepository:
         ).limit(limit)
         return await self._fetch(statement)
 
+    async def next_due(self, now: datetime) -> DueJob | None:
+        self._db.ensure_writable()
+        run_at = sa.func.coalesce(jobs.c.scheduled_for, jobs.c.created_at)
+        # One statement: the best due job (the pending-dispatch index gives the order),
+        # locked with its source and agent read alongside. Only the job row is locked
+        # (OF jobs): claimers of one agent's jobs must not queue on the agent's row.
+        statement = (
+            sa.select(jobs, data_sources, agents)
+            .join(data_sources, data_sources.c.id == jobs.c.data_source_id)
+            .join(agents, agents.c.id == jobs.c.agent_id)
+            .where(IS_PENDING, run_at <= now, jobs.c.attempts < jobs.c.max_attempts)
+            .order_by(jobs.c.priority.desc(), run_at.asc(), jobs.c.created_at.asc(), jobs.c.id.asc())
+            .limit(1)
+            .with_for_update(of=jobs, skip_locked=True)
+        )
+        row = (await self._db.execute(statement)).first()
+        if row is None:
+            return None
+        fields = row._mapping
+        return DueJob(
+            job=_convert(_job, {c.name: fields[c] for c in jobs.c}),
+            source=_convert(_source, {c.name: fields[c] for c in data_sources.c}),
+            agent=_convert(_agent, {c.name: fields[c] for c in agents.c}),
+        )
+
     async def expired_leases(self, now: datetime, *, limit: int) -> builtins.list[Job]:
         statement = (
             sa.select(jobs)
@@ -273,7 +299,7 @@ def _values(statuses: frozenset[JobStatus]) -> Sequence[str]:
     return sorted(status.value for status in statuses)
 
 
-def _convert(convert: Callable[[RowMapping], T], row: RowMapping) -> T:
+def _convert(convert: Callable[[M], T], row: M) -> T:
     try:
         return convert(row)
     except (KeyError, TypeError, ValueError) as exc:
@@ -292,7 +318,7 @@ def _agent_values(agent: Agent) -> dict[str, Any]:
     }
 
 
-def _agent(row: RowMapping) -> Agent:
+def _agent(row: Mapping[Any, Any]) -> Agent:
     return Agent(
         id=row["id"],
         name=row["name"],
@@ -324,7 +350,7 @@ def _source_values(source: Source) -> dict[str, Any]:
     }
 
 
-def _source(row: RowMapping) -> Source:
+def _source(row: Mapping[Any, Any]) -> Source:
     return Source(
         id=row["id"],
         agent_id=row["agent_id"],
@@ -368,7 +394,7 @@ def _job_values(job: Job) -> dict[str, Any]:
     }
 
 
-def _job(row: RowMapping) -> Job:
+def _job(row: Mapping[Any, Any]) -> Job:
     return Job(
         id=row["id"],
         data_source_id=row["data_source_id"],

@@ -37,9 +37,14 @@ log = logging.getLogger("sluice.runner")
 T = TypeVar("T")
 
 DEFAULT_EMBED_BATCH = 128
-# Due jobs a worker tries to claim, best first, before giving up on a ticket; more than
-# the workers that may race for the same jobs at once.
-CLAIM_CANDIDATES = 32
+# Claims in a row that may lose a compare-and-set (a job changed between its lock and
+# its save) before a ticket gives up; the reconciler re-dispatches what is left pending.
+CLAIM_TRIES = 3
+# The progress a job starts with, written by its claim.
+STARTING: dict[str, Any] = {"stage": "extracting", "chunks_total": 0, "chunks_done": 0, "percent": 0}
+# Progress is saved to the jobs table at most this often (and by the heartbeat when
+# some is left unsaved); every report is still published to subscribers at once.
+PROGRESS_SAVE_SECONDS = 0.5
 
 
 @dataclass(slots=True)
@@ -54,6 +59,9 @@ class _Run:
     wrote_vectors: bool = False
     # What the reader reported (pages_done...), kept in every later progress report.
     extra: dict[str, Any] = field(default_factory=dict)
+    # When the job was last saved (monotonic), and whether ``job`` holds progress since.
+    saved_at: float = 0.0
+    unsaved: bool = False
 
     def check(self) -> None:
         if self.stopped is not None:
@@ -75,6 +83,7 @@ class JobRunner:
         *,
         heartbeat_seconds: float | None = None,
         watch_seconds: float = 1.0,
+        progress_seconds: float = PROGRESS_SAVE_SECONDS,
     ) -> None:
         self._ports = ports
         self._config = config
@@ -82,6 +91,7 @@ class JobRunner:
         # How often a running job looks for a cancel from another process: one cheap
         # read, so that a cancel stops the job within about a second plus one batch.
         self._watch = min(watch_seconds, self._heartbeat)
+        self._progress_every = progress_seconds
 
     @property
     def worker_id(self) -> str:
@@ -120,41 +130,38 @@ class JobRunner:
         """Claim the best due job: a ticket only wakes a worker, the jobs table decides.
 
         Whatever order a queue delivers tickets in (Redis lists are FIFO), a free slot
-        always starts the highest-priority due job, oldest first within a priority.
+        always starts the highest-priority due job, oldest first within a priority. One
+        transaction takes it: the store hands each concurrent claimer a different job
+        (``next_due`` skips jobs locked by another), so workers never queue behind one
+        another for the same job; the save is still a compare-and-set.
         """
         now = self._ports.clock.now()
+        for _ in range(CLAIM_TRIES):
+            async with self._ports.store.unit_of_work() as uow:
+                due = await uow.jobs.next_due(now)
+                if due is None:
+                    break
+                job, source, agent = due
+                job.start(now, worker_id=self.worker_id, lease=self._config.lease)
+                # Saved with the claim, not in a write of its own; a previous attempt's
+                # progress would otherwise show until the first progress save.
+                job.report_progress(now, dict(STARTING))
+                try:
+                    await uow.jobs.save(job)
+                except StaleJob:
+                    continue  # changed between the lock and the save: take the next best
+                if source.latest_job_id == job.id:
+                    source.follow(job.status, now)
+                    await uow.sources.save(source)
+                await uow.commit()
+            await self._ports.publish(job)
+            return _Run(job=job, source=source, agent=agent, saved_at=time.monotonic())
         async with self._ports.store.unit_of_work(read_only=True) as uow:
-            candidates = await uow.jobs.pending(limit=CLAIM_CANDIDATES, due_at=now)
-            hinted = None if any(c.id == hint for c in candidates) else await uow.jobs.get(hint)
-        for candidate in candidates:
-            run = await self._try_claim(candidate.id, now)
-            if run is not None:
-                return run
+            hinted = await uow.jobs.get(hint)
         if hinted is not None and hinted.status is JobStatus.PENDING and not hinted.is_due(now):
             # Delivered before its time (a retry moved it later): put it back for then.
             await self._ports.dispatch(hinted)
         return None
-
-    async def _try_claim(self, job_id: uuid.UUID, now: datetime) -> _Run | None:
-        async with self._ports.store.unit_of_work() as uow:
-            job = await uow.jobs.get(job_id)
-            if job is None or not job.is_due(now) or job.attempts >= job.max_attempts:
-                return None
-            source = await uow.sources.get(job.data_source_id)
-            agent = await uow.agents.get(job.agent_id)
-            if source is None or agent is None:
-                return None
-            job.start(now, worker_id=self.worker_id, lease=self._config.lease)
-            try:
-                await uow.jobs.save(job)
-            except StaleJob:
-                return None
-            if source.latest_job_id == job.id:
-                source.follow(job.status, now)
-                await uow.sources.save(source)
-            await uow.commit()
-        await self._ports.publish(job)
-        return _Run(job=job, source=source, agent=agent)
 
     async def _save(self, run: _Run, change: Callable[[Job, Source], None], *, publish: bool = True) -> None:
         """Apply ``change`` to the job (and source) and save both, or find out why not."""
@@ -170,12 +177,16 @@ class JobRunner:
                     current = await uow.jobs.get(job.id)
                     run.stopped = _why_stopped(current, self.worker_id)
                     raise run.stopped from None
-                if source.latest_job_id == job.id and not await uow.sources.save(source):
+                # The source is written only when it changed (a progress or lease save
+                # leaves it alone); a deleted source took the job with it (cascade).
+                changed = source != run.source
+                if changed and source.latest_job_id == job.id and not await uow.sources.save(source):
                     run.stopped = JobCancelled("the source was deleted", code="source_deleted")
                     raise run.stopped
                 await record_outcome(uow, job, run.job.status)
                 await uow.commit()
             run.job, run.source = job, source
+            run.saved_at, run.unsaved = time.monotonic(), False
         if publish:
             await self._ports.publish(job)
 
@@ -192,6 +203,10 @@ class JobRunner:
                         publish=False,
                     )
                     renewed = time.monotonic()
+                elif run.unsaved:
+                    # Progress reported since the last save: saving it is the watch too
+                    # (the compare-and-set fails if the job was cancelled or taken).
+                    await self._save(run, lambda job, _: None, publish=False)
                 else:
                     await self._watch_once(run)
             except JobCancelled:
@@ -206,8 +221,23 @@ class JobRunner:
             run.stopped = _why_stopped(current, self.worker_id)
 
     async def _progress(self, run: _Run, **progress: Any) -> None:
+        """Report progress: published at once, saved at most every ``progress_seconds``.
+
+        A report not saved stays in ``run.job``, so the next save of any kind (a later
+        report, the heartbeat, the outcome) writes it: a job that finishes at once is
+        saved twice (claim, outcome), a long one about twice a second.
+        """
         merged = {**run.extra, **progress}
-        await self._save(run, lambda job, _: job.report_progress(self._ports.clock.now(), merged))
+        if merged == run.job.progress:
+            return  # nothing new (the claim saved and published the starting progress)
+        if time.monotonic() - run.saved_at >= self._progress_every:
+            await self._save(run, lambda job, _: job.report_progress(self._ports.clock.now(), merged))
+            return
+        async with run.lock:
+            run.check()
+            run.job.report_progress(self._ports.clock.now(), merged)
+            run.unsaved = True
+        await self._ports.publish(run.job)
 
     # -- the pipeline ----------------------------------------------------------------
 
@@ -226,7 +256,7 @@ class JobRunner:
         state = {"chunks_total": 0, "chunks_done": 0, "tokens": 0, "characters": 0, "sections": 0}
         timings = {"chunk": 0.0, "embed": 0.0, "store": 0.0}
         telemetry = self._ports.telemetry
-        await self._progress(run, stage="extracting", chunks_total=0, chunks_done=0, percent=0)
+        await self._progress(run, **STARTING)
 
         async def flush(batch: _Batch) -> None:
             if not batch.chunks:
