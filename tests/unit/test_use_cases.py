@@ -497,6 +497,13 @@ async def test_agents_cannot_reach_each_other(world: World):
     assert len(await world.search.search(a.id, "secret plans")) == 1
 
 
+async def test_a_source_for_a_missing_agent_is_refused_and_leaves_no_content(world: World):
+    with pytest.raises(NotFound):
+        await world.sources.create_text_source(uuid.uuid4(), "notes for nobody")
+    assert world.ports.blobs._blobs == {}  # type: ignore[attr-defined]
+    assert await world.queue.depth() == 0
+
+
 async def test_bad_input_is_refused_with_a_clear_error(world: World):
     agent = await world.agents.create_agent("docs")
     with pytest.raises(InvalidInput):

@@ -30,7 +30,9 @@ M = TypeVar("M", bound=Mapping[Any, Any])
 class Executor(Protocol):
     """What a repository needs from its unit of work."""
 
-    async def execute(self, statement: sa.Executable) -> CursorResult[*tuple[Any, ...]]: ...
+    async def execute(
+        self, statement: sa.Executable, params: dict[str, Any] | None = None
+    ) -> CursorResult[*tuple[Any, ...]]: ...
 
     def ensure_writable(self) -> None: ...
 

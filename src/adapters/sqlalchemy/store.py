@@ -5,6 +5,12 @@ first statement and ended by ``commit()``, ``rollback()`` or leaving the ``async
 block (which rolls back whatever was not committed). After ``commit()`` the unit of
 work may go on: the next statement begins a new transaction.
 
+On PostgreSQL a read-only unit of work runs its statements in autocommit mode: under
+READ COMMITTED each statement sees its own snapshot anyway, so a transaction would only
+add BEGIN and ROLLBACK round trips (writes are refused by the repositories). When the
+first statement of a unit of work finds its pooled connection dead (a server restart,
+a killed session), nothing has run yet: the unit of work starts over on a new one.
+
 On SQLite a writing unit of work holds the database's single write lock from its first
 statement to its end (``BEGIN IMMEDIATE``); keep it short, and do not open a second
 writing unit of work while holding one in the same task: it would wait for the first
@@ -21,6 +27,7 @@ from types import TracebackType
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -64,10 +71,8 @@ class SqlAlchemyStore:
         return SqlAlchemyUnitOfWork(self._engine, read_only=read_only)
 
     async def ping(self) -> None:
-        with translate_errors():
-            async with self._engine.connect() as connection:
-                await connection.execution_options(**{READ_ONLY: True})
-                await connection.execute(sa.text("SELECT 1"))
+        async with self.unit_of_work(read_only=True) as uow:
+            await uow.execute(sa.text("SELECT 1"))
 
     async def close(self) -> None:
         with translate_errors():
@@ -81,6 +86,8 @@ class SqlAlchemyUnitOfWork:
         self._engine = engine
         self._read_only = read_only
         self._connection: AsyncConnection | None = None
+        # No statement has run on the connection yet: a dead one may be replaced.
+        self._fresh = False
         # Typed as the port's protocols: UnitOfWork declares these attributes so.
         self.agents: AgentRepository = SqlAlchemyAgentRepository(self)
         self.sources: SourceRepository = SqlAlchemySourceRepository(self)
@@ -93,19 +100,23 @@ class SqlAlchemyUnitOfWork:
     async def __aenter__(self) -> SqlAlchemyUnitOfWork:
         if self._connection is not None:
             raise StoreError("this unit of work is already open")
+        self._connection = await self._connect()
+        self._fresh = True
+        return self
+
+    async def _connect(self) -> AsyncConnection:
         with translate_errors():
             connection = await self._engine.connect()
             try:
                 if self._read_only:
                     options: dict[str, Any] = {READ_ONLY: True}
                     if self._engine.dialect.name == "postgresql":
-                        options["postgresql_readonly"] = True
+                        options["isolation_level"] = "AUTOCOMMIT"
                     await connection.execution_options(**options)
             except BaseException:
                 await connection.close()
                 raise
-        self._connection = connection
-        return self
+        return connection
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -129,10 +140,26 @@ class SqlAlchemyUnitOfWork:
 
     # -- Executor, for the repositories ------------------------------------------------
 
-    async def execute(self, statement: sa.Executable) -> CursorResult[*tuple[Any, ...]]:
+    async def execute(
+        self, statement: sa.Executable, params: dict[str, Any] | None = None
+    ) -> CursorResult[*tuple[Any, ...]]:
         connection = self._open()
         with translate_errors():
-            return await connection.execute(statement)
+            if not self._fresh:
+                return await connection.execute(statement, params)
+            try:
+                result = await connection.execute(statement, params)
+            except sa_exc.DBAPIError as exc:
+                if not exc.connection_invalidated:
+                    raise
+                # The pooled connection died while idle and nothing ran on it yet (its
+                # invalidation also retired the pool's other connections that old).
+                self._connection = None
+                await asyncio.shield(_release(connection))
+                self._connection = connection = await self._connect()
+                result = await connection.execute(statement, params)
+            self._fresh = False
+            return result
 
     def ensure_writable(self) -> None:
         if self._read_only:
