@@ -16,13 +16,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import RowMapping
 
-from adapters.sqlalchemy.repositories import Executor, _convert, _page
+from adapters.sqlalchemy.repositories import Executor, _by_id, _convert, _page
 from adapters.sqlalchemy.tables import IS_OPEN_DELIVERY, webhook_deliveries, webhooks
 from domain.errors import StaleDelivery
 from domain.pagination import Page, PageRequest
 from domain.webhooks import FINISHED_DELIVERY_STATUSES, DeliveryStatus, Webhook, WebhookDelivery, WebhookEvent
 
 _deliveries = webhook_deliveries
+_GET_WEBHOOK = _by_id(webhooks, "agent_id")
 
 
 class SqlAlchemyWebhookRepository:
@@ -32,7 +33,8 @@ class SqlAlchemyWebhookRepository:
         self._db = executor
 
     async def get(self, agent_id: uuid.UUID) -> Webhook | None:
-        row = (await self._db.execute(sa.select(webhooks).where(webhooks.c.agent_id == agent_id))).mappings().first()
+        # Read with every job outcome (the outbox): a statement built once (see repositories).
+        row = (await self._db.execute(_GET_WEBHOOK, {"k_id": agent_id})).mappings().first()
         return None if row is None else _convert(_webhook, row)
 
     async def put(self, webhook: Webhook) -> None:
