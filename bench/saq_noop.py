@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from typing import Any
 
 
 async def noop(ctx: object) -> None:
@@ -24,6 +25,22 @@ async def _worker(url: str, name: str, concurrency: int) -> None:
     await worker.start()
 
 
+async def _swept_once(queue: Any, timeout: float = 60.0) -> None:
+    """Wait for the worker's first sweep, which it runs as it starts.
+
+    SAQ's sweep aborts any job it finds in the active list still marked queued, and a
+    worker moves a job there a moment before marking it active: a job enqueued while the
+    worker starts can be aborted ("swept") although it runs. The sweep then holds a lock
+    for its interval (60 s by default), so once its key exists no sweep comes during
+    the measurement. Sluice's drive likewise waits for its workers before the clock.
+    """
+    deadline = time.monotonic() + timeout
+    while not await queue.redis.exists(queue.namespace("sweep")):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the SAQ worker of {queue.name} did not start in {timeout:g}s")
+        await asyncio.sleep(0.05)
+
+
 async def noop_jobs_per_second(url: str, name: str, jobs: int, clients: int) -> float:
     """Jobs per second from the first enqueue to the last completion."""
     from saq import Queue
@@ -31,6 +48,7 @@ async def noop_jobs_per_second(url: str, name: str, jobs: int, clients: int) -> 
     queue = Queue.from_url(url, name=name)
     await queue.connect()
     try:
+        await _swept_once(queue)
         await queue.map("noop", [{}] * 5, timeout=60)  # the worker is up and warm
         per_client = [jobs // clients + (1 if i < jobs % clients else 0) for i in range(clients)]
         started = time.perf_counter()
