@@ -132,9 +132,10 @@ class JobRepository(Protocol):
         ...
 
     async def next_due(self, now: datetime) -> DueJob | None:
-        """The first job of ``pending(due_at=now)`` order that has attempts left and that
-        no other unit of work holds locked, with its source and agent; None when there
-        is none. Writable units of work only: the job stays locked until this unit of
+        """The first job in ``pending()`` order that is due (``Job.is_due(now)``: not
+        scheduled, or scheduled at or before ``now``), has attempts left and that no
+        other unit of work holds locked, with its source and agent; None when there is
+        none. Writable units of work only: the job stays locked until this unit of
         work ends, so that concurrent callers each get a different job without waiting
         for one another (a job being saved elsewhere, e.g. cancelled, is skipped too)."""
         ...

@@ -715,14 +715,16 @@ async def test_next_due_is_the_first_pending_job_with_attempts_left(store: Store
     spent.attempts = spent.max_attempts
     running = make_job(source, now=T0 - timedelta(hours=1), priority=97)
     running.start(T0, worker_id="w", lease=LEASE)
-    await add_jobs(store, young, low, not_due, spent, running, old)
+    # Created a moment after the claimer read its clock (another process): due all the same.
+    fresh = make_job(source, now=T0 + timedelta(seconds=5))
+    await add_jobs(store, young, low, not_due, spent, running, old, fresh)
     async with store.unit_of_work() as uow:
         due = await uow.jobs.next_due(T0)
         assert due is not None
         assert due.job == old
         assert due.source == source and due.agent == agent
-    claimed = [await start_next(store, T0, "w") for _ in range(4)]
-    assert claimed == [old.id, young.id, low.id, None]
+    claimed = [await start_next(store, T0, "w") for _ in range(5)]
+    assert claimed == [old.id, young.id, fresh.id, low.id, None]
     assert await start_next(store, T0 + timedelta(seconds=1), "w") == not_due.id
     with pytest.raises(StoreError):
         async with store.unit_of_work(read_only=True) as uow:

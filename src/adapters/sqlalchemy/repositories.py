@@ -95,7 +95,12 @@ _NEXT_DUE = (
     .join(agents, agents.c.id == jobs.c.agent_id)
     .where(
         IS_PENDING,
-        _run_at <= sa.bindparam("now", type_=jobs.c.created_at.type),
+        # Due as Job.is_due says: a job created after ``now`` (another process's clock,
+        # a moment later) is due too, or a claim could miss it while its own ticket
+        # went to a claim that took another job, and it would wait for the reconciler.
+        sa.or_(
+            jobs.c.scheduled_for.is_(None), jobs.c.scheduled_for <= sa.bindparam("now", type_=jobs.c.created_at.type)
+        ),
         jobs.c.attempts < jobs.c.max_attempts,
     )
     .order_by(jobs.c.priority.desc(), _run_at.asc(), jobs.c.created_at.asc(), jobs.c.id.asc())
