@@ -4,7 +4,8 @@ Sluice: API call -> PostgreSQL -> Redis -> worker -> hashing embedder -> on-disk
 -> ``completed``, measured from the first create call to the last job completed, with one
 and with two worker processes (``JOB_CONCURRENCY`` 10 each), and in embedded mode (one
 ``sluice serve``: SQLite and the in-process queue). Raw SAQ: no-op jobs enqueued from 50
-clients into one SAQ worker process (concurrency 10) on the same Redis.
+clients into one SAQ worker process (concurrency 10) on the same Redis. Both sides are
+warmed up first at full concurrency (50 sources, 50 jobs), unmeasured.
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ def raw_saq(jobs: int) -> float:
 def sluice(jobs: int, *, distributed: bool, workers: int) -> float:
     env = {"JOB_CONCURRENCY": str(CONCURRENCY)}
     with deployment(distributed=distributed, workers=workers, concurrency=CONCURRENCY, env=env) as d:
+        # Warm-up at full concurrency, unmeasured: the processes' connection pools grow
+        # to their working size (a PostgreSQL connection costs ~10-30 ms to open and
+        # prepares each statement once), as the raw-SAQ client warms up its own.
+        asyncio.run(drive(d.url, sources=min(CLIENTS, jobs), clients=CLIENTS, limit_seconds=120))
         outcome = asyncio.run(drive(d.url, sources=jobs, clients=CLIENTS, limit_seconds=300))
     if outcome.errors or outcome.completed != jobs:
         raise RuntimeError(f"{jobs} jobs: {outcome.completed} completed, errors {outcome.errors[:3]}, {outcome.jobs}")

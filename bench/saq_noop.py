@@ -49,12 +49,14 @@ async def noop_jobs_per_second(url: str, name: str, jobs: int, clients: int) -> 
     await queue.connect()
     try:
         await _swept_once(queue)
-        await queue.map("noop", [{}] * 5, timeout=60)  # the worker is up and warm
-        per_client = [jobs // clients + (1 if i < jobs % clients else 0) for i in range(clients)]
-        started = time.perf_counter()
 
         async def client(count: int) -> None:
             await queue.map("noop", [{}] * count, timeout=300) if count else None
+
+        # The worker is up and warm, and the connection pool at its working size.
+        await asyncio.gather(*(client(1) for _ in range(clients)))
+        per_client = [jobs // clients + (1 if i < jobs % clients else 0) for i in range(clients)]
+        started = time.perf_counter()
 
         await asyncio.gather(*(client(n) for n in per_client))
         return jobs / (time.perf_counter() - started)
