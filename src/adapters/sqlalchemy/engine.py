@@ -29,8 +29,12 @@ class EngineSettings:
     # SQLite: how long a writer waits for another writer's lock before failing.
     busy_timeout_seconds: float = 10.0
     # PostgreSQL pool: connections kept, extra ones allowed under load, wait for one.
-    pool_size: int = 10
-    max_overflow: int = 10
+    # All 20 are kept: an extra (overflow) connection is closed as soon as it is handed
+    # back while 10 others are idle, so a process serving more than 10 requests at once
+    # opened a connection (a server process, its codecs, its prepares) every few
+    # requests, and closed it again.
+    pool_size: int = 20
+    max_overflow: int = 0
     pool_timeout_seconds: float = 10.0
     # Replace connections periodically so server-side state and proxies stay fresh.
     pool_recycle_seconds: int = 1800
