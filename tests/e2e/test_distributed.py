@@ -112,7 +112,9 @@ def test_a_killed_workers_job_is_rerun_by_another_within_15s(tmp_path, redis_url
         http = cluster.http()
         agent = http.post("/api/agents", json={"name": "lease"}).json()["data"]
         victim = cluster.add_worker(concurrency=1)
-        (source,) = add_sources(http, agent["id"], 1, paragraphs=1500)
+        # Long enough to outlive the second worker's start (progress is saved at most
+        # twice a second now, so 9,000 chunks took only ~2.3 s and ended before the kill).
+        (source,) = add_sources(http, agent["id"], 1, paragraphs=8000)
         wait_for(lambda: job(http, source["jobId"])["progress"].get("chunks_done", 0) > 0, 60, "the job to run")
         cluster.add_worker(concurrency=1)
         time.sleep(2)  # the second worker is up and idle
