@@ -15,6 +15,7 @@ import tempfile
 import time
 
 import numpy as np
+
 from bench.common import Context, Row, percentile
 
 DIMENSIONS = 384
