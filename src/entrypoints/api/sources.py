@@ -70,6 +70,7 @@ class SourceController(Controller):
         body = await read_text_body(request, canonical=idempotency_key is not None)
         fields = body.fields
         claim = claim_of(idempotency_key, "text", body.canonical) if body.canonical is not None else None
+        body.canonical = None  # as large as the text: only its fingerprint is kept
         source, _ = await sources.create_text_source(
             agent_id,
             body.data,

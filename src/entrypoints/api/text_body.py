@@ -6,7 +6,7 @@ from the received chunks, and kept by Litestar for the whole request), the decod
 text, and CPython widens it through a 2-byte copy while decoding), then its UTF-8
 encoding (CPython reserves 4 bytes a character for that too). Here the body is read into
 one buffer, msgspec decodes the fields with the text left as ``msgspec.Raw`` (a view of
-the buffer), and the text goes from JSON to UTF-8 one piece of about a megabyte at a
+the buffer), and the text goes from JSON to UTF-8 one piece of about 256 KB at a
 time; the buffer is dropped as soon as the text is out of it. What the handler gets is
 the other fields and the text's UTF-8 bytes.
 
@@ -28,7 +28,7 @@ from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Sche
 
 from entrypoints.api.schemas import TextSourceCreate, TextSourceUpload
 
-PIECE_BYTES = 1 << 20
+PIECE_BYTES = 1 << 18
 # A space or a UTF-8 lead byte starts a character and can't be inside an escape
 # sequence (escapes are ASCII and never hold a space): a piece may end before one.
 _SAFE_SPLIT = re.compile(rb"[ \xc0-\xff]")
@@ -107,9 +107,10 @@ def decode_text_body(holder: list[bytearray], *, canonical: bool = False) -> Tex
         chunk_unit=upload.chunk_unit,
     )
     with memoryview(upload.text) as raw:  # the JSON string token, quotes included
-        utf8, escaped = _utf8_of_json_string(raw, keep_escaped=canonical)
+        utf8, size, escaped = _utf8_of_json_string(raw, keep_escaped=canonical)
     del upload, buffer  # the body goes before the text is copied out of its buffer
-    data = bytes(utf8)
+    with memoryview(utf8) as view:
+        data = bytes(view[:size])
     del utf8
     if not data:
         raise _invalid("Expected `str` of length >= 1", "text")
@@ -123,12 +124,14 @@ def decode_text_body(holder: list[bytearray], *, canonical: bool = False) -> Tex
     return TextBody(fields=fields, data=data, canonical=encoded)
 
 
-def _utf8_of_json_string(raw: memoryview, *, keep_escaped: bool) -> tuple[bytearray, list[bytes] | None]:
-    """UTF-8 of the JSON string token ``raw``, decoded a piece at a time (and its
-    pieces as ``msgspec`` escapes them, with ``keep_escaped``)."""
+def _utf8_of_json_string(raw: memoryview, *, keep_escaped: bool) -> tuple[bytearray, int, list[bytes] | None]:
+    """UTF-8 of the JSON string token ``raw`` (in a buffer, and its length), decoded a
+    piece at a time (and its pieces as ``msgspec`` escapes them, with ``keep_escaped``)."""
     if len(raw) < 2 or raw[0] != 0x22 or raw[-1] != 0x22:
         raise _invalid("Expected `str`", "text")
-    out = bytearray()
+    # Unescaping never lengthens: the token's size is room enough, allocated once.
+    out = bytearray(len(raw))
+    size = 0
     escaped: list[bytes] | None = [] if keep_escaped else None
     start, end = 1, len(raw) - 1
     while start < end:
@@ -136,10 +139,12 @@ def _utf8_of_json_string(raw: memoryview, *, keep_escaped: bool) -> tuple[bytear
         stop = split.start() if split is not None else end
         try:
             piece = _decode_str(b'"' + raw[start:stop] + b'"')
-            out += piece.encode("utf-8")
+            utf8 = piece.encode("utf-8")
+            out[size : size + len(utf8)] = utf8
+            size += len(utf8)
         except (msgspec.DecodeError, msgspec.ValidationError, UnicodeError) as exc:
             raise _invalid(f"not a valid JSON string: {exc}", "text") from None
         if escaped is not None:
             escaped.append(_encode_sorted(piece)[1:-1])
         start = stop
-    return out, escaped
+    return out, size, escaped
