@@ -29,9 +29,10 @@ _TERM_BITS = 44
 _TERM_MASK = np.uint64((1 << _TERM_BITS) - 1)
 # Texts per numpy pass: bounds the transient (rows x dimensions) float64 buffer, and
 # stays far below the 2**20 rows the key packing allows. Code points per pass: bounds the
-# transient arrays of ``scan`` (about 40 bytes per code point); a longer text goes alone.
+# transient arrays of ``scan`` (about 40 bytes per code point); a longer text goes alone,
+# through findall.
 _ROWS_PER_PASS = 4096
-_CHARS_PER_PASS = 1 << 21
+_CHARS_PER_PASS = 1 << 20
 # Set on the memoised hash of a stopword (term hashes use only the low 44 bits).
 _STOP_FLAG = 1 << 63
 _STOPWORD = np.uint64(_STOP_FLAG)
@@ -133,10 +134,11 @@ class HashingEmbedder(ThreadedEmbedder):
         vectors: list[np.ndarray] = []
         words = 0
         for part in _passes(texts):
-            scanned = scan(part)
-            hashes = self._fingerprinted_hashes(scanned)
-            if hashes is None:
-                # Half a fingerprint matched another word's: find the words the slow way.
+            # A text longer than a pass alone would need large transient arrays to scan.
+            scanned = scan(part) if sum(map(len, part)) <= _CHARS_PER_PASS else None
+            hashes = None if scanned is None else self._fingerprinted_hashes(scanned)
+            if scanned is None or hashes is None:
+                # Too long, or half a fingerprint matched another word's: findall it is.
                 lists = [_WORD.findall(unicodedata.normalize("NFKC", t).lower()) for t in part]
                 hashes = self._hashes(list(itertools.chain.from_iterable(lists)))
                 text_of = np.repeat(np.arange(len(part), dtype=np.int64), [len(w) for w in lists])
