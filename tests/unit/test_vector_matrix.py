@@ -77,6 +77,9 @@ def test_every_cell_probed_gives_the_exact_answers_through_writes():
         assert same(matrix.search(q, 10), reference.best(q, 10))
         assert same(matrix.search(q, 5, {"s1", "s9"}), reference.best(q, 5, {"s1", "s9"}))
         assert same(matrix.search(q, 3, {"s9", "unknown"}), reference.best(q, 3, {"s9"}))
+        many = {f"s{i}" for i in range(1, 12)}  # more codes than are compared one by one
+        assert same(matrix.search(q, 7, many), reference.best(q, 7, many))
+        assert same(matrix.search(q, 7, many, exact=True), reference.best(q, 7, many))
     assert matrix.search(queries[0], 3, {"unknown"}) == []
 
 
@@ -149,3 +152,11 @@ def test_a_filter_with_few_rows_among_many_is_searched_exactly():
         # 20 rare rows: too few for the probed cells to hold ten of them, so all are searched
         assert same(matrix.search(q, 10, {"rare"}), reference.best(q, 10, {"rare"}))
     assert matrix.partition is not None
+    # Writes between filtered searches: new rare rows are found, removed ones are not.
+    q = clustered(1, 15)[0]
+    reference.upsert(matrix, ["added", "v400"], ["rare", "common"], clustered(2, 16))
+    reference.remove(matrix, ["v0", "v800"])
+    assert same(matrix.search(q, 30, {"rare"}), reference.best(q, 30, {"rare"}))
+    assert {vid for vid, _ in matrix.search(q, 30, {"rare"})} == {
+        vid for vid, (_, s) in reference.rows.items() if s == "rare"
+    }

@@ -82,6 +82,27 @@ class _Cell:
         return self.nbytes - before
 
 
+class _Filter:
+    """The source codes a search keeps."""
+
+    # Up to this many codes, comparing is faster than looking each row's code up in a table.
+    _COMPARED = 8
+
+    def __init__(self, codes: list[int], known: int) -> None:
+        self.codes = codes
+        self.table = np.zeros(known, dtype=bool)
+        self.table[codes] = True
+
+    def matches(self, codes: np.ndarray) -> np.ndarray:
+        """Whether each of ``codes`` is kept."""
+        if len(self.codes) > self._COMPARED:
+            return self.table[codes]
+        kept = codes == self.codes[0]
+        for code in self.codes[1:]:
+            kept |= codes == code
+        return kept
+
+
 def _capacity(rows: int) -> int:
     """Room for a block of ``rows``: some headroom, so that new rows rarely copy it."""
     return rows + rows // 8 + 16 if rows else 0
@@ -107,6 +128,9 @@ class VectorMatrix:
         self._where: dict[str, int] = {}  # id -> cell * _PACK + position
         self._code_of: dict[str, int] = {}  # source id -> code
         self._code_rows = np.zeros(0, dtype=np.int64)  # per code: how many rows hold it
+        # Every row's code, cell and position, cell after cell: built for a filtered search
+        # of all cells, dropped by any write.
+        self._flat: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         # Rows whose cell was computed here since the partition was trained, adopted or
         # marked saved: what a saved copy of the partition would not tell another process.
         self.unsaved = 0
@@ -136,6 +160,7 @@ class VectorMatrix:
         if self.size:
             raise ValueError("a partition is adopted before any row is added")
         self._ivf = ivf
+        self._flat = None
         self._cells = [_Cell(self.dimensions, _capacity(int(expected[c]))) for c in range(ivf.lists)]
         self._nbytes = sum(cell.nbytes for cell in self._cells)
         self.unsaved = 0
@@ -180,6 +205,7 @@ class VectorMatrix:
         self._place(list(ids), codes, units, cell_of)
 
     def remove(self, ids: Collection[str]) -> None:
+        self._flat = None
         cells, where, code_rows = self._cells, self._where, self._code_rows
         for vid in ids:
             packed = where.pop(vid, None)
@@ -210,15 +236,14 @@ class VectorMatrix:
         Exact while the rows to search (all, or those of ``source_ids``) are fewer than
         ``approximate_from`` (or when ``exact``); approximate (IVF) from there on.
         """
-        allowed: np.ndarray | None = None
+        allowed: _Filter | None = None
         eligible = self.size
         if source_ids is not None:
             wanted = [self._code_of[s] for s in source_ids if s in self._code_of]
             eligible = int(self._code_rows[wanted].sum()) if wanted else 0
             if eligible == 0:
                 return []
-            allowed = np.zeros(len(self._code_of), dtype=bool)
-            allowed[wanted] = True
+            allowed = _Filter(wanted, len(self._code_of))
         if not exact and eligible >= self.approximate_from:
             found = self._scan(query, top_k, self._index().probed(query).tolist(), allowed)
             if len(found) >= min(top_k, eligible):
@@ -227,11 +252,18 @@ class VectorMatrix:
         return self._scan(query, top_k, range(len(self._cells)), allowed)
 
     def _scan(
-        self, query: np.ndarray, top_k: int, cells: Iterable[int], allowed: np.ndarray | None
+        self, query: np.ndarray, top_k: int, cells: Iterable[int], allowed: _Filter | None
     ) -> list[tuple[str, float]]:
         """The best rows of ``cells`` (of the ``allowed`` source codes, if given)."""
         parts: list[np.ndarray] = []
         origins: list[tuple[int, np.ndarray | None]] = []  # per part: its cell, and positions if not all
+        if allowed is not None and isinstance(cells, range) and len(self._cells) > 1:
+            # Every cell, filtered: find the chosen rows in one pass over all codes, then
+            # visit only the cells that hold some (a filter often picks a few documents).
+            for c, chosen in self._chosen_by_cell(allowed):
+                parts.append(scores_of(self._cells[c].rows[chosen], query))
+                origins.append((c, chosen))
+            cells = ()
         for c in cells:
             cell = self._cells[c]
             used = len(cell.ids)
@@ -241,7 +273,7 @@ class VectorMatrix:
                 parts.append(scores_of(cell.rows[:used], query))
                 origins.append((c, None))
                 continue
-            chosen = np.flatnonzero(allowed[cell.codes[:used]])
+            chosen = np.flatnonzero(allowed.matches(cell.codes[:used]))
             if len(chosen) == 0:
                 continue
             if len(chosen) < _SUBSET_SHARE * used:
@@ -265,6 +297,22 @@ class VectorMatrix:
                 row = int(chosen[row])
             found.append((self._cells[c].ids[row], min(1.0, max(-1.0, score))))
         return found
+
+    def _chosen_by_cell(self, allowed: _Filter) -> Iterable[tuple[int, np.ndarray]]:
+        """Per cell holding rows of the ``allowed`` codes: the cell and their positions."""
+        if self._flat is None:
+            sizes = np.array([len(cell.ids) for cell in self._cells])
+            starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+            codes = np.concatenate([cell.codes[: len(cell.ids)] for cell in self._cells])
+            cell_of = np.repeat(np.arange(len(self._cells), dtype=np.int32), sizes)
+            self._flat = (codes, cell_of, np.arange(len(codes)) - np.repeat(starts, sizes))
+        codes, cell_of, positions = self._flat
+        hits = np.flatnonzero(allowed.matches(codes))
+        hit_cells = cell_of[hits]
+        cuts = [0, *(np.flatnonzero(hit_cells[1:] != hit_cells[:-1]) + 1).tolist(), len(hits)]
+        for a, b in itertools.pairwise(cuts):
+            if a < b:
+                yield int(hit_cells[a]), positions[hits[a:b]]
 
     def _index(self) -> Ivf:
         """The IVF partition, trained now if there is none or the rows have doubled since."""
@@ -294,6 +342,7 @@ class VectorMatrix:
         assigned = [ivf.assign(cell.rows[: len(cell.ids)]) for cell in old]
         counts = np.bincount(np.concatenate(assigned), minlength=ivf.lists) if assigned else np.zeros(ivf.lists)
         self._ivf = ivf
+        self._flat = None
         self._cells = [_Cell(self.dimensions, _capacity(int(counts[c]))) for c in range(ivf.lists)]
         self._nbytes = sum(cell.nbytes for cell in self._cells)
         self._where = {}
@@ -316,6 +365,7 @@ class VectorMatrix:
                 self._extend(int(ordered[a]), ids[a:b], codes[a:b], units[a:b])
 
     def _extend(self, c: int, ids: list[str], codes: np.ndarray, units: np.ndarray) -> None:
+        self._flat = None
         cell = self._cells[c]
         used, added = len(cell.ids), len(ids)
         self._nbytes += cell.grow(used + added)
