@@ -790,3 +790,17 @@ async def test_sqlite_a_version_1_file_gains_the_partitions_table(open_sqlite, t
     await index.upsert(NS, clustered_records(SID, 600, 16, seed=38))
     assert len(await index.query(NS, [1.0] * 16, top_k=5)) == 5
     assert saved_generation(folder) == 1
+
+
+async def test_sqlite_an_unreadable_saved_partition_is_ignored(open_sqlite, tmp_path) -> None:
+    first = open_sqlite(**PARTITIONED)
+    stored = clustered_records(SID, 1_000, 16, seed=39)
+    await first.upsert(NS, stored)
+    expected = await first.query(NS, stored[5].values, top_k=3)
+    with sqlite3.connect(tmp_path / "data" / "vectors.sqlite3") as conn:
+        conn.execute("UPDATE partitions SET ids = 'not json', cells = x'010203'")
+    second = open_sqlite(**PARTITIONED)
+    assert [m.id for m in await second.query(NS, stored[5].values, top_k=3)] == [m.id for m in expected]
+    third = open_sqlite(**PARTITIONED)  # second trained again and replaced the unreadable partition
+    assert [m.id for m in await third.query(NS, stored[5].values, top_k=3)] == [m.id for m in expected]
+    assert cached_matrix(third, NS).unsaved == 0

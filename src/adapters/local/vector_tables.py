@@ -220,13 +220,16 @@ def save_partition(
     ids: list[str],
     cells: np.ndarray,
 ) -> None:
-    """Saves a partition unless one saved at a later generation is there already."""
+    """Saves a partition unless one saved at a later generation is there already.
+
+    At the same generation the new one wins: it may replace one that could not be read.
+    """
     conn.execute(
         "INSERT INTO partitions (namespace, generation, trained_rows, dimensions, centroids, cells, ids)"
         " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (namespace) DO UPDATE SET"
         " generation = excluded.generation, trained_rows = excluded.trained_rows,"
         " dimensions = excluded.dimensions, centroids = excluded.centroids, cells = excluded.cells,"
-        " ids = excluded.ids WHERE excluded.generation > partitions.generation",
+        " ids = excluded.ids WHERE excluded.generation >= partitions.generation",
         (
             namespace,
             generation,
@@ -234,7 +237,7 @@ def save_partition(
             centroids.shape[1],
             np.ascontiguousarray(centroids, dtype=np.float32).tobytes(),
             np.ascontiguousarray(cells, dtype=np.int16).tobytes(),
-            json.dumps(ids, ensure_ascii=False),
+            json.dumps(ids),
         ),
     )
 

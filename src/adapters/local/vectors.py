@@ -341,7 +341,10 @@ def _load_partitioned(
         or tables.count_until(conn, namespace, saved.generation) < _ADOPT_SHARE * rows
     ):
         return False
-    centroids, ids, cells = tables.read_partition(conn, namespace)
+    try:
+        centroids, ids, cells = tables.read_partition(conn, namespace)
+    except (ValueError, VectorIndexError):  # unreadable (JSON or shapes): only a cache, load without
+        return False
     ivf = Ivf(centroids, trained_rows=saved.trained_rows, probes=probes_for(len(centroids), matrix.probe_share))
     expected = np.bincount(cells, minlength=ivf.lists) * (rows / max(1, len(cells)))
     cell_of = dict(zip(ids, cells.tolist(), strict=True))
@@ -398,8 +401,8 @@ def _save_partition(
                 ids=ids,
                 cells=cells,
             )
-    except sqlite3.OperationalError:
-        pass  # busy, read-only or full: the partition is only a cache
+    except (sqlite3.OperationalError, sqlite3.DataError):
+        pass  # busy, read-only, full or too big: the partition is only a cache
     finally:
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
 
