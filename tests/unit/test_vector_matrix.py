@@ -160,3 +160,26 @@ def test_a_filter_with_few_rows_among_many_is_searched_exactly():
     assert {vid for vid, _ in matrix.search(q, 30, {"rare"})} == {
         vid for vid, (_, s) in reference.rows.items() if s == "rare"
     }
+
+
+def test_rows_kept_in_many_blocks_are_all_searched_and_regrouped(monkeypatch):
+    # Without a partition rows fill blocks of a bounded size; small blocks here, so
+    # that writes, removals and the regrouping into cells cross many of them.
+    monkeypatch.setattr("adapters.local.matrix._BLOCK_ROWS", 300)
+    matrix = VectorMatrix(32, approximate_from=3_000, probe_share=1.0)
+    reference = Reference()
+    data = clustered(4_000, 17)
+    ids = [f"v{i}" for i in range(len(data))]
+    for start in range(0, 2_800, 700):
+        reference.upsert(matrix, ids[start : start + 700], ["a"] * 700, data[start : start + 700])
+    reference.remove(matrix, ids[:1_500:3])
+    reference.upsert(matrix, ids[10:20], ["b"] * 10, clustered(10, 18))
+    queries = clustered(5, 19)
+    for q in queries:
+        assert same(matrix.search(q, 10), reference.best(q, 10))
+        assert same(matrix.search(q, 4, {"b"}), reference.best(q, 4, {"b"}))
+    assert matrix.partition is None and matrix.nbytes >= matrix.size * 32 * 4
+    reference.upsert(matrix, ids[2_800:], ["a"] * 1_200, data[2_800:])
+    for q in queries:
+        assert same(matrix.search(q, 10), reference.best(q, 10))  # regrouped into cells: all probed
+    assert matrix.partition is not None and matrix.size == len(reference.rows)

@@ -1,8 +1,8 @@
 """One namespace's vectors in memory: float32 unit rows, stored cell by cell.
 
 Cosine similarity of unit vectors is their dot product, so an exact query is one
-matrix-vector product and an ``argpartition`` for the top k. Small namespaces keep every
-row in one block (one cell) and are searched exactly. From ``APPROXIMATE_FROM`` rows on,
+matrix-vector product per block of rows and an ``argpartition`` for the top k. Small
+namespaces keep their rows in blocks of up to 64k rows and are searched exactly. From ``APPROXIMATE_FROM`` rows on,
 a query is answered approximately through an IVF partition (``adapters.local.ivf``): the
 rows are regrouped so that each IVF cell's rows are one contiguous block, and a query
 scores only the blocks of the cells nearest to it, straight from memory (no gather of
@@ -36,6 +36,10 @@ _SUBSET_SHARE = 0.25
 _PACK = 1 << 32
 # Rows regrouped per step when the partition is (re)built: bounds the temporary copies.
 _REGROUP_BATCH = 65_536
+# Without a partition the rows are kept in blocks of at most this many (all searched):
+# when the partition is built, each block is freed as soon as its rows are moved, so
+# regrouping a namespace never holds two copies of it.
+_BLOCK_ROWS = 65_536
 
 
 def unit_rows(matrix: np.ndarray) -> np.ndarray:
@@ -69,13 +73,13 @@ class _Cell:
     def nbytes(self) -> int:
         return self.rows.nbytes + self.codes.nbytes
 
-    def grow(self, need: int) -> int:
-        """Makes room for ``need`` rows in all; the bytes added."""
+    def grow(self, need: int, limit: int | None = None) -> int:
+        """Makes room for ``need`` rows in all (growing by half, to ``limit`` at most); the bytes added."""
         capacity = len(self.rows)
         if need <= capacity:
             return 0
         before = self.nbytes
-        capacity = max(need, capacity + capacity // 2, 16)
+        capacity = max(need, min(capacity + capacity // 2, limit or capacity * 2), 16)
         used = len(self.ids)
         rows = np.empty((capacity, self.rows.shape[1]), dtype=np.float32)
         codes = np.empty(capacity, dtype=np.int32)
@@ -151,9 +155,10 @@ class VectorMatrix:
         return self._ivf
 
     def reserve(self, rows: int) -> None:
-        """Makes room for ``rows`` rows at once (a load knows its size: no regrowing)."""
+        """Makes room for ``rows`` more rows at once (a load knows its size: less regrowing)."""
         if self._ivf is None:
-            self._nbytes += self._cells[0].grow(rows)
+            last = self._cells[-1]
+            self._nbytes += last.grow(min(_BLOCK_ROWS, len(last.ids) + rows))
 
     def adopt(self, ivf: Ivf, expected: np.ndarray) -> None:
         """Takes a partition trained elsewhere; ``expected[c]``: about how many rows cell c will get.
@@ -194,7 +199,7 @@ class VectorMatrix:
         counts = np.bincount(codes)
         self._code_rows[: len(counts)] += counts
         if self._ivf is None:
-            self._extend(0, list(ids), codes, units)
+            self._append(list(ids), codes, units)
             return
         if cells is None:
             cell_of = self._ivf.assign(units)
@@ -367,11 +372,24 @@ class VectorMatrix:
             if a < b:
                 self._extend(int(ordered[a]), ids[a:b], codes[a:b], units[a:b])
 
-    def _extend(self, c: int, ids: list[str], codes: np.ndarray, units: np.ndarray) -> None:
+    def _append(self, ids: list[str], codes: np.ndarray, units: np.ndarray) -> None:
+        """Appends rows without a partition: to the last block, then to new ones."""
+        done = 0
+        while done < len(ids):
+            room = _BLOCK_ROWS - len(self._cells[-1].ids)
+            if room <= 0:  # a namespace this big fills a new block too: no regrowing
+                self._cells.append(_Cell(self.dimensions, _BLOCK_ROWS))
+                self._nbytes += self._cells[-1].nbytes
+                continue
+            end = done + min(room, len(ids) - done)
+            self._extend(len(self._cells) - 1, ids[done:end], codes[done:end], units[done:end], limit=_BLOCK_ROWS)
+            done = end
+
+    def _extend(self, c: int, ids: list[str], codes: np.ndarray, units: np.ndarray, limit: int | None = None) -> None:
         self._flat = None
         cell = self._cells[c]
         used, added = len(cell.ids), len(ids)
-        self._nbytes += cell.grow(used + added)
+        self._nbytes += cell.grow(used + added, limit)
         cell.rows[used : used + added] = units
         cell.codes[used : used + added] = codes
         cell.ids.extend(ids)
