@@ -804,3 +804,27 @@ async def test_sqlite_an_unreadable_saved_partition_is_ignored(open_sqlite, tmp_
     third = open_sqlite(**PARTITIONED)  # second trained again and replaced the unreadable partition
     assert [m.id for m in await third.query(NS, stored[5].values, top_k=3)] == [m.id for m in expected]
     assert cached_matrix(third, NS).unsaved == 0
+
+
+async def test_sqlite_a_partitioned_cache_follows_another_instances_writes(open_sqlite) -> None:
+    # Every cell probed: answers must equal brute force over what the file holds now.
+    exact_ivf = {"approximate_from": 500, "probe_share": 1.0}
+    api, worker = open_sqlite(**exact_ivf), open_sqlite(**exact_ivf)
+    stored = {r.id: r for r in clustered_records(SID, 900, 16, seed=40)}
+    await worker.upsert(NS, list(stored.values()))
+    query = clustered_records(SID2, 1, 16, seed=41)[0].values
+    await api.query(NS, query, top_k=5)  # api trains, saves and caches the partition
+    assert cached_matrix(api, NS).partition is not None
+
+    rewritten = clustered_records(SID, 100, 16, seed=42)  # new vectors for 100 cached rows
+    added = clustered_records(SID2, 50, 16, seed=43)
+    await worker.upsert(NS, rewritten + added)
+    await worker.delete_ids(NS, [vector_id(SID, i) for i in range(100, 130)])
+    stored.update({r.id: r for r in rewritten + added})
+    for i in range(100, 130):
+        del stored[vector_id(SID, i)]
+    for q in (query, added[0].values, rewritten[3].values):
+        expected = sorted(stored.values(), key=lambda r: -cosine(r.values, q))[:10]
+        assert [m.id for m in await api.query(NS, q, top_k=10)] == [r.id for r in expected]
+    only_new = VectorFilter(source_ids=frozenset({SID2}))
+    assert {m.id for m in await api.query(NS, query, top_k=100, filter=only_new)} == {r.id for r in added}
