@@ -84,7 +84,7 @@ def test_every_cell_probed_gives_the_exact_answers_through_writes():
 
 
 def test_approximate_search_finds_most_of_the_exact_top_ten():
-    matrix = VectorMatrix(32, approximate_from=1_000)
+    matrix = VectorMatrix(32, approximate_from=1_000, probed_rows=0)  # the share of cells alone
     data = clustered(20_000, 8)
     matrix.upsert([f"v{i}" for i in range(len(data))], ["s"] * len(data), data)
     recalls = []
@@ -183,3 +183,13 @@ def test_rows_kept_in_many_blocks_are_all_searched_and_regrouped(monkeypatch):
     for q in queries:
         assert same(matrix.search(q, 10), reference.best(q, 10))  # regrouped into cells: all probed
     assert matrix.partition is not None and matrix.size == len(reference.rows)
+
+
+@pytest.mark.parametrize(("rows", "probed_rows", "share"), [(20_000, 5_000, 0.25), (20_000, 100, 0.025)])
+def test_a_query_probes_a_share_of_the_cells_and_at_least_some_rows(rows, probed_rows, share):
+    matrix = VectorMatrix(32, approximate_from=1_000, probe_share=0.025, probed_rows=probed_rows)
+    data = clustered(rows, 20)
+    matrix.upsert([f"v{i}" for i in range(rows)], ["s"] * rows, data)
+    matrix.search(data[0], 10)
+    ivf = matrix.partition
+    assert ivf is not None and ivf.probes == int(np.ceil(ivf.lists * share))

@@ -23,8 +23,10 @@ def lists_for(rows: int) -> int:
     return int(min(4096, max(16, round(np.sqrt(rows)))))
 
 
-def probes_for(lists: int, probe_share: float) -> int:
-    return min(lists, max(1, int(np.ceil(lists * probe_share))))
+def probes_for(lists: int, probe_share: float, rows: int = 0, min_rows: int = 0) -> int:
+    """Cells to probe: ``probe_share`` of them, and enough for about ``min_rows`` of ``rows``."""
+    share = max(probe_share, min_rows / rows if rows else 0.0)
+    return min(lists, max(1, int(np.ceil(lists * share))))
 
 
 class Ivf:
@@ -40,10 +42,13 @@ class Ivf:
         return len(self.centroids)
 
     @classmethod
-    def train(cls, sample: np.ndarray, *, rows: int, probe_share: float, seed: int = 0) -> Ivf:
+    def train(
+        cls, sample: np.ndarray, *, rows: int, probe_share: float, min_probed_rows: int = 0, seed: int = 0
+    ) -> Ivf:
         """Spherical k-means over ``sample`` (unit rows drawn from a namespace of ``rows``).
 
         ``lists_for(rows)`` cells; the caller draws about ``SAMPLE_PER_LIST`` rows per cell.
+        A query probes ``probes_for(lists, probe_share, rows, min_probed_rows)`` of them.
         """
         rng = np.random.default_rng(seed)
         lists = min(lists_for(rows), len(sample))
@@ -62,7 +67,7 @@ class Ivf:
                 sums[empty] = sample[rng.choice(len(sample), size=int(empty.sum()), replace=False)]
             norms = np.linalg.norm(sums, axis=1, keepdims=True)
             centroids = (sums / np.where(norms > 0, norms, 1.0)).astype(np.float32)
-        return cls(centroids, trained_rows=rows, probes=probes_for(lists, probe_share))
+        return cls(centroids, trained_rows=rows, probes=probes_for(lists, probe_share, rows, min_probed_rows))
 
     def assign(self, units: np.ndarray) -> np.ndarray:
         """The cell of each unit row (int16)."""

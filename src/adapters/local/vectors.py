@@ -345,7 +345,8 @@ def _load_partitioned(
         centroids, ids, cells = tables.read_partition(conn, namespace)
     except (ValueError, VectorIndexError):  # unreadable (JSON or shapes): only a cache, load without
         return False
-    ivf = Ivf(centroids, trained_rows=saved.trained_rows, probes=probes_for(len(centroids), matrix.probe_share))
+    probes = probes_for(len(centroids), matrix.probe_share, saved.trained_rows, matrix.probed_rows)
+    ivf = Ivf(centroids, trained_rows=saved.trained_rows, probes=probes)
     expected = np.bincount(cells, minlength=ivf.lists) * (rows / max(1, len(cells)))
     cell_of = dict(zip(ids, cells.tolist(), strict=True))
     del ids, cells
