@@ -10,6 +10,7 @@ job (a cancel, a source deletion, a reclaim after a lost lease) and this run sto
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import functools
@@ -42,6 +43,8 @@ log = logging.getLogger("sluice.runner")
 T = TypeVar("T")
 
 DEFAULT_EMBED_BATCH = 128
+# Sections cut at once by a job: two, so one is tokenized while the other is packed.
+SECTIONS_AHEAD = 2
 # Due jobs a worker tries to claim, best first, before giving up on a ticket; more than
 # the workers that may race for the same jobs at once.
 CLAIM_CANDIDATES = 32
@@ -247,14 +250,20 @@ class JobRunner:
         telemetry = self._ports.telemetry
         await self._progress(run, stage="extracting", chunks_total=0, chunks_done=0, percent=0)
 
-        def prepare(section: Section, first_index: int) -> tuple[list[Chunk], list[str], list[dict[str, Any]]]:
-            """The section's chunks, their vector ids and metadata (in a worker thread)."""
-            chunks = chunk_text(
-                section.text, size=options.size, overlap=options.overlap, measure=measure, first_index=first_index
-            )
+        def cut(section: Section) -> list[Chunk]:
+            """The section's chunks, numbered from 0 (in a worker thread)."""
+            return chunk_text(section.text, size=options.size, overlap=options.overlap, measure=measure)
+
+        def label(
+            section: Section, pieces: list[Chunk], first_index: int
+        ) -> tuple[list[Chunk], list[str], list[dict[str, Any]]]:
+            """The chunks numbered on from the sections before, their vector ids and metadata."""
             base = {**user_meta, "source_name": source.name, "source_type": source.type.value}
-            ids, metadata = [], []
-            for chunk in chunks:
+            chunks, ids, metadata = [], [], []
+            for chunk in pieces:
+                if first_index:
+                    chunk = dataclasses.replace(chunk, index=chunk.index + first_index)
+                chunks.append(chunk)
                 ids.append(vector_id(source.id, chunk.index))
                 extra = {**base, **section.chunk_extra(chunk.start, chunk.end)}
                 metadata.append(
@@ -275,41 +284,60 @@ class JobRunner:
 
         async def read_and_chunk() -> None:
             batch = _Batch()
+
+            async def emit(section: Section, lo: float, hi: float, cutting: asyncio.Future[list[Chunk]]) -> None:
+                nonlocal batch
+                clock = time.monotonic()
+                cut_chunks = await cutting
+                chunks, ids, metadata = await asyncio.to_thread(label, section, cut_chunks, state["chunks_total"])
+                timings["chunk"] += time.monotonic() - clock
+                state["chunks_total"] += len(chunks)
+                sizes = [0] * len(chunks)
+                if counter is not None:
+                    sizes = await asyncio.to_thread(counter.count_many, [c.text for c in chunks])
+                length = max(1, len(section.text))
+                for chunk, vid, meta, tokens in zip(chunks, ids, metadata, sizes, strict=True):
+                    if batch_tokens and batch.ids and batch.tokens + tokens > batch_tokens:
+                        await chunked.put(batch)
+                        batch = _Batch(fraction=batch.fraction)
+                    batch.ids.append(vid)
+                    batch.texts.append(chunk.text)
+                    batch.metadata.append(meta)
+                    batch.tokens += tokens
+                    batch.fraction = lo + (hi - lo) * (chunk.end / length)
+                    if len(batch.ids) >= batch_size:
+                        await chunked.put(batch)
+                        batch = _Batch(fraction=batch.fraction)
+
+            # Sections being cut, in order: the next one's tokenizing (which releases the
+            # GIL) overlaps with this one's packing, so a long text keeps both cores busy.
+            ahead: collections.deque[tuple[Section, float, float, asyncio.Future[list[Chunk]]]] = collections.deque()
             sections = read_sections(
                 self._ports, source, self._config, on_progress=self._extra(run), result=extra_result
             )
-            # aclosing: a crawl's workers and connections end with the job, even when it fails.
-            async with contextlib.aclosing(sections):
-                while True:
-                    clock = time.monotonic()
-                    item = await anext(sections, None)
-                    timings["extract"] += time.monotonic() - clock
-                    if item is None:
-                        break
-                    section, lo, hi = item
-                    run.check()
-                    state["sections"] += 1
-                    state["characters"] += len(section.text)
-                    clock = time.monotonic()
-                    chunks, ids, metadata = await asyncio.to_thread(prepare, section, state["chunks_total"])
-                    timings["chunk"] += time.monotonic() - clock
-                    state["chunks_total"] += len(chunks)
-                    sizes = [0] * len(chunks)
-                    if counter is not None:
-                        sizes = await asyncio.to_thread(counter.count_many, [c.text for c in chunks])
-                    length = max(1, len(section.text))
-                    for chunk, vid, meta, tokens in zip(chunks, ids, metadata, sizes, strict=True):
-                        if batch_tokens and batch.ids and batch.tokens + tokens > batch_tokens:
-                            await chunked.put(batch)
-                            batch = _Batch(fraction=batch.fraction)
-                        batch.ids.append(vid)
-                        batch.texts.append(chunk.text)
-                        batch.metadata.append(meta)
-                        batch.tokens += tokens
-                        batch.fraction = lo + (hi - lo) * (chunk.end / length)
-                        if len(batch.ids) >= batch_size:
-                            await chunked.put(batch)
-                            batch = _Batch(fraction=batch.fraction)
+            try:
+                # aclosing: a crawl's workers and connections end with the job, even when it fails.
+                async with contextlib.aclosing(sections):
+                    while True:
+                        clock = time.monotonic()
+                        item = await anext(sections, None)
+                        timings["extract"] += time.monotonic() - clock
+                        if item is None:
+                            break
+                        section, lo, hi = item
+                        run.check()
+                        state["sections"] += 1
+                        state["characters"] += len(section.text)
+                        ahead.append((section, lo, hi, asyncio.ensure_future(asyncio.to_thread(cut, section))))
+                        if len(ahead) >= SECTIONS_AHEAD:
+                            await emit(*ahead.popleft())
+                while ahead:
+                    await emit(*ahead.popleft())
+            finally:
+                for *_, cutting in ahead:
+                    cutting.cancel()
+                    with contextlib.suppress(BaseException):
+                        await cutting
             if batch.ids:
                 await chunked.put(batch)
             await chunked.put(None)
