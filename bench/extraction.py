@@ -8,7 +8,7 @@ machine. Word recall is against the text the 200-page PDF was made from.
 HTML: Sluice's page-to-text (``adapters.selectolax.html.html_to_text``) against a bare
 selectolax ``body.text()`` over 200 real documentation pages; recall is of the words of
 each page's reading ``<main>`` text (without script, style, template contents and button
-labels).
+labels; a second row counts button labels too).
 
 Each needs the work of another branch (``files``, ``crawler``); without it the scenario
 says it is skipped.
@@ -170,25 +170,44 @@ def run_html(ctx: Context) -> list[Row | Skipped]:
         for html in pages:
             html_to_text(html)
 
+    # One pass over the pages takes ~10 ms, so a scheduler tick from other work on
+    # the machine spoils a whole pass: passes are interleaved (load hits both alike)
+    # and repeated for a few seconds, and the fastest of each is kept.
     t_raw = t_ours = float("inf")
-    for _ in range(1 if ctx.quick else 7):  # interleaved: load elsewhere hits both alike
+    started = time.perf_counter()
+    rounds = 0
+    while rounds < (1 if ctx.quick else 15) or (not ctx.quick and time.perf_counter() - started < 3 and rounds < 300):
         t_raw = min(t_raw, best_of(raw, repeat=1))
         t_ours = min(t_ours, best_of(ours, repeat=1))
-    recalls = []
+        rounds += 1
+    # Recall is against each page's own <main>, found by a separate parse (not by the
+    # code under test). Its reading text leaves out what a browser does not show as
+    # text (script, style, template contents, noscript); rustdoc keeps HTML inside
+    # <script>/<template> there (notable-traits popups). Every API page also has a
+    # "Copy item path" button, and html_to_text drops buttons as chrome: the target row
+    # leaves button labels out, the next row counts them, so the cost is visible.
+    recalls, with_buttons = [], []
     for html in pages:
-        main = LexborHTMLParser(html).css_first("main")
-        if main is not None:
-            # The reading text of <main>: rustdoc keeps HTML inside <script>/<template>
-            # there (notable-traits popups), and every API page has a "Copy item path"
-            # button; neither is text a reader reads (with buttons counted: 0.96).
-            for node in main.css("script,style,template,noscript,button"):
-                node.decompose()
-            recalls.append(word_recall(main.text(separator=" "), html_to_text(html)[1]))
+        main = LexborHTMLParser(html, encoding=True).css_first("main")
+        if main is None:
+            continue
+        for node in main.css("script,style,template,noscript"):
+            node.decompose()
+        got = html_to_text(html)[1]
+        with_buttons.append(word_recall(main.text(separator=" "), got))
+        for node in main.css("button"):
+            node.decompose()
+        recalls.append(word_recall(main.text(separator=" "), got))
     recall = sum(recalls) / len(recalls) if recalls else 0.0
+    recall_buttons = sum(with_buttons) / len(with_buttons) if with_buttons else 0.0
+    stubs = sum(len(p) < 1000 for p in pages)
     return [
         Row(scenario, "sluice html_to_text", len(pages) / t_ours, "pages/s", t_raw / t_ours, "selectolax body.text",
-            0.7, ">= 0.7x selectolax", note=f"{len(pages)} Rust doc pages, {megabytes:.1f} MB"),
+            0.7, ">= 0.7x selectolax",
+            note=f"{len(pages)} Rust doc pages ({stubs} redirect stubs < 1 KB), {megabytes:.1f} MB, {rounds} rounds"),
         Row(scenario, "raw selectolax body.text()", len(pages) / t_raw, "pages/s"),
         Row(scenario, "recall of <main> words", recall, "", recall, "of <main> words", 0.98, ">= 0.98",
-            note=f"{len(recalls)} pages with <main>"),
+            note=f"{len(recalls)} pages with <main>; reading text, button labels left out"),
+        Row(scenario, "recall of <main> words, buttons counted", recall_buttons, "", recall_buttons,
+            "of <main> words", note="button labels are chrome to html_to_text"),
     ]  # fmt: skip

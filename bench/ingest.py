@@ -12,6 +12,7 @@ import asyncio
 import time
 
 import httpx
+
 from bench.common import Context, Row, best_of
 from bench.corpus import corpus, documents
 from bench.load import create_agent, job_counts
@@ -46,9 +47,8 @@ async def _ingest(url: str, texts: list[str], clients: int) -> float:
 
 
 def run(ctx: Context) -> list[Row]:
-    from bench.procs import deployment
-
     from adapters.tiktoken.measure import encoding
+    from bench.procs import deployment
 
     text = corpus(0.3 if ctx.quick else 12.0)
     big_size, small_count, small_size = (100_000, 5, 10_000) if ctx.quick else (10_000_000, 100, 100_000)

@@ -4,8 +4,11 @@ The vectors are synthetic but shaped like sentence embeddings: 2,000 topics in a
 latent space (points spread around them), mapped linearly to 384-d unit vectors plus
 full-dimensional noise; queries are drawn the same way. They are upserted through
 ``SqliteVectorIndex`` (SQLite file + in-memory matrix) and queried through a second
-instance, as a fresh process would (its first query loads and partitions); recall@10 is
-against exact search (numpy, every row) of the same vectors.
+instance, as a fresh process would: its first query loads the vectors and, at 1M, trains
+the IVF partition and saves it in the file. A third instance then stands for a restarted
+process: its first query loads the vectors with the saved partition, and the query
+latencies are measured on it. Recall@10 is against exact search (numpy, every row) of
+the same vectors.
 """
 
 from __future__ import annotations
@@ -15,12 +18,14 @@ import tempfile
 import time
 
 import numpy as np
+
 from bench.common import Context, Row, percentile
 
 DIMENSIONS = 384
 LATENT = 48  # intrinsic dimension: sentence embeddings live near a low-dimensional manifold
 TOPICS = 2_000
 NOISE = 0.15  # full-dimensional noise, relative to the signal's norm
+EXACT_TIMED = 30  # queries timed through numpy's exact scan (the baseline); recall uses all 200
 
 
 class Generator:
@@ -46,12 +51,19 @@ class Generator:
         return out
 
 
-def exact_top(data: np.ndarray, queries: np.ndarray, k: int) -> list[set[int]]:
-    out = []
-    for q in queries:
-        scores = data @ q
-        out.append(set(np.argpartition(-scores, k)[:k].tolist()))
-    return out
+def exact_top(data: np.ndarray, queries: np.ndarray, k: int, block: int = 65_536) -> list[set[int]]:
+    """The exact top ``k`` rows of every query: one matrix product per block of rows."""
+    best_rows = np.zeros((len(queries), 0), dtype=np.int64)
+    best_scores = np.zeros((len(queries), 0), dtype=np.float32)
+    for start in range(0, len(data), block):
+        scores = queries @ data[start : start + block].T  # (queries, rows of the block)
+        rows = np.broadcast_to(np.arange(start, start + scores.shape[1]), scores.shape)
+        scores = np.concatenate([best_scores, scores], axis=1)
+        rows = np.concatenate([best_rows, rows], axis=1)
+        keep = np.argpartition(-scores, k - 1, axis=1)[:, :k] if scores.shape[1] > k else np.argsort(-scores, axis=1)
+        best_scores = np.take_along_axis(scores, keep, axis=1)
+        best_rows = np.take_along_axis(rows, keep, axis=1)
+    return [set(r.tolist()) for r in best_rows]
 
 
 def vectors(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -92,6 +104,19 @@ async def _fill(folder: str, data: np.ndarray, options: dict[str, float]) -> flo
     return time.perf_counter() - started
 
 
+async def _first_query(folder: str, query: np.ndarray, options: dict[str, float]) -> float:
+    """The first query of a fresh instance: it loads the namespace (and trains or loads its partition)."""
+    from adapters.local.vectors import SqliteVectorIndex
+
+    index = SqliteVectorIndex(folder, **options)  # type: ignore[arg-type]
+    try:
+        t0 = time.perf_counter()
+        await index.query("bench", query.tolist(), top_k=10)
+        return time.perf_counter() - t0
+    finally:
+        await index.close()
+
+
 async def _query(
     folder: str, queries: np.ndarray, options: dict[str, float]
 ) -> tuple[float, list[float], list[list[int]]]:
@@ -100,7 +125,7 @@ async def _query(
     index = SqliteVectorIndex(folder, **options)  # type: ignore[arg-type]
     try:
         t0 = time.perf_counter()
-        await index.query("bench", queries[0].tolist(), top_k=10)  # a fresh process: load, train
+        await index.query("bench", queries[-1].tolist(), top_k=10)  # a restarted process: load
         first = time.perf_counter() - t0
         latencies, found = [], []
         for q in queries:
@@ -126,15 +151,15 @@ def run(ctx: Context) -> list[Row]:
         scenario = f"6 vector search, {n:,} x {DIMENSIONS}"
         with tempfile.TemporaryDirectory(prefix="sluice-bench-vectors-") as folder:
             fill = asyncio.run(_fill(folder, data, options))
+            cold = asyncio.run(_first_query(folder, queries[0], options))
             first, latencies, found = asyncio.run(_query(folder, queries, options))
         exact_latencies = []
-        truth = []
-        for q in queries:
+        for q in queries[:EXACT_TIMED]:  # the baseline: numpy's bare scan of every row
             t0 = time.perf_counter()
             scores = data @ q
-            best = np.argpartition(-scores, 10)[:10]
+            np.argpartition(-scores, 10)[:10]
             exact_latencies.append(time.perf_counter() - t0)
-            truth.append(set(best.tolist()))
+        truth = exact_top(data, queries, 10)
         recall = float(np.mean([len(t & set(f)) / 10 for t, f in zip(truth, found, strict=True)]))
         p50, p95 = percentile(latencies, 50) * 1000, percentile(latencies, 95) * 1000
         exact50 = percentile(exact_latencies, 50) * 1000
@@ -146,11 +171,14 @@ def run(ctx: Context) -> list[Row]:
                 lower_is_better=True),
             Row(scenario, "recall@10 vs exact", recall, "", target=None, target_text=">= 0.95" if big else "",
                 note="exact search below 200k rows" if n < 200_000 and not ctx.quick else ""),
-            Row(scenario, "first query of a fresh process (load + partition)", first, "s"),
+            Row(scenario, "first query of a fresh process (load + partition)", cold, "s",
+                note="trains the IVF partition and saves it" if n >= 200_000 and not ctx.quick else ""),
+            Row(scenario, "first query of a restarted process (load)", first, "s",
+                note="with the saved partition" if n >= 200_000 and not ctx.quick else ""),
             Row(scenario, "upsert through the index", n / fill, "vectors/s"),
         ]  # fmt: skip
         if big:
-            rows[-3].target = 0.95
-            rows[-3].ratio = recall
-            rows[-3].baseline = "of exact"
+            rows[-4].target = 0.95
+            rows[-4].ratio = recall
+            rows[-4].baseline = "of exact"
     return rows

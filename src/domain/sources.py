@@ -142,6 +142,20 @@ def default_text_name(text: str) -> str:
     return name if len(name) <= 80 else name[:77] + "..."
 
 
+def text_head(data: bytes, words: int = 9) -> str:
+    """The start of the UTF-8 ``data`` as text, long enough to hold its first ``words``
+    words whole (or all of it): what the default name and the emptiness check read,
+    without decoding a large text whole (a 15 MB text with one emoji is a 60 MB str)."""
+    size = 4096
+    while size < len(data):
+        # A prefix may end inside a character: "ignore" drops only that partial one.
+        head = data[:size].decode("utf-8", "ignore")
+        if sum(1 for _ in itertools.islice(_WORDS.finditer(head), words)) >= words:
+            return head  # the first words - 1 are whole: a whitespace follows each
+        size *= 8
+    return data.decode("utf-8")
+
+
 def default_website_name(url: str) -> str:
     """A readable name for a website without one: its host and path."""
     name = url.split("://", 1)[-1].rstrip("/")

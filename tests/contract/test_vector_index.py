@@ -669,3 +669,162 @@ async def test_sqlite_a_newer_schema_is_refused(tmp_path) -> None:
             await index.count(NS)
     finally:
         await index.close()
+
+
+# -- SQLite: the saved IVF partition -----------------------------------------------------------
+
+PARTITIONED = {"approximate_from": 500, "probe_share": 0.25}
+
+
+def clustered_records(source: str, n: int, dim: int, seed: int) -> list[VectorRecord]:
+    rng = np.random.default_rng(seed)
+    centres = np.random.default_rng(0).standard_normal((12, dim))
+    points = centres[rng.integers(0, len(centres), n)] + 0.5 * rng.standard_normal((n, dim))
+    return [record(source, i, p) for i, p in enumerate(points)]
+
+
+def cached_matrix(index: SqliteVectorIndex, namespace: str):
+    matrix = index._cache[namespace].matrix
+    assert matrix is not None
+    return matrix
+
+
+def saved_generation(folder) -> int | None:
+    with sqlite3.connect(folder / "vectors.sqlite3") as conn:
+        row = conn.execute("SELECT generation FROM partitions WHERE namespace = ?", (NS,)).fetchone()
+    return None if row is None else row[0]
+
+
+async def test_sqlite_a_trained_partition_is_saved_and_reused_by_another_instance(open_sqlite, tmp_path) -> None:
+    first = open_sqlite(**PARTITIONED)
+    await first.upsert(NS, clustered_records(SID, 2_000, 16, seed=30))
+    query = clustered_records(SID2, 1, 16, seed=31)[0].values
+    before = await first.query(NS, query, top_k=10)  # trains the partition, saves it
+    trained = cached_matrix(first, NS).partition
+    assert trained is not None and saved_generation(tmp_path / "data") == 1
+
+    second = open_sqlite(**PARTITIONED)
+    after = await second.query(NS, query, top_k=10)
+    loaded = cached_matrix(second, NS)
+    assert loaded.partition is not None and np.array_equal(loaded.partition.centroids, trained.centroids)
+    assert loaded.unsaved == 0  # every row took its saved cell: nothing assigned, nothing trained
+    assert [(m.id, m.score) for m in after] == [(m.id, m.score) for m in before]
+
+
+async def test_sqlite_rows_written_after_the_save_do_not_take_saved_cells(open_sqlite, tmp_path) -> None:
+    first = open_sqlite(**PARTITIONED)
+    stored = clustered_records(SID, 2_000, 16, seed=32)
+    await first.upsert(NS, stored)
+    await first.query(NS, stored[0].values, top_k=1)  # trains, saves at generation 1
+
+    writer = open_sqlite(**PARTITIONED)  # another process, writing after the save
+    far = [0.0] * 15 + [-100.0]
+    await writer.upsert(NS, [record(SID, 0, far, moved=True), record(SID2, 0, [100.0] + [0.0] * 15)])
+    await writer.delete_ids(NS, [vector_id(SID, 1)])
+
+    reader = open_sqlite(**PARTITIONED)
+    [moved] = await reader.query(NS, far, top_k=1)
+    assert (moved.id, moved.metadata.get("moved"), moved.score) == (vector_id(SID, 0), True, pytest.approx(1.0))
+    [added] = await reader.query(NS, [100.0] + [0.0] * 15, top_k=1)
+    assert added.id == vector_id(SID2, 0)
+    everything = await reader.query(NS, stored[1].values, top_k=5_000)
+    assert len(everything) == 2_000 and vector_id(SID, 1) not in {m.id for m in everything}
+    matrix = cached_matrix(reader, NS)
+    assert matrix.unsaved == 2  # the rewritten and the new row were assigned, the rest loaded
+    ids, cells = matrix.assignments()
+    cell_of = dict(zip(ids, cells.tolist(), strict=True))
+    assert matrix.partition is not None
+    assert cell_of[vector_id(SID, 0)] == matrix.partition.assign(np.array([far], dtype=np.float32) / 100)[0]
+
+
+async def test_sqlite_a_stale_partition_is_not_adopted(open_sqlite, tmp_path) -> None:
+    folder = tmp_path / "data"
+    first = open_sqlite(**PARTITIONED)
+    await first.upsert(NS, clustered_records(SID, 1_000, 16, seed=33))
+    await first.query(NS, [1.0] * 16, top_k=1)
+    old = cached_matrix(first, NS).partition
+    assert old is not None and saved_generation(folder) == 1
+
+    # Most rows rewritten since the save: their saved cells say nothing any more.
+    await first.upsert(NS, clustered_records(SID, 700, 16, seed=34))
+    fresh = open_sqlite(**PARTITIONED)
+    await fresh.query(NS, [1.0] * 16, top_k=1)
+    retrained = cached_matrix(fresh, NS).partition
+    assert retrained is not None and not np.array_equal(retrained.centroids, old.centroids)
+    assert saved_generation(folder) == 2  # and the new partition replaced the stale one
+
+    # A namespace deleted and written again, with another dimension: no partition survives.
+    await first.delete_namespace(NS)
+    assert saved_generation(folder) is None
+    await first.upsert(NS, clustered_records(SID2, 600, 8, seed=35))
+    again = open_sqlite(**PARTITIONED)
+    matches = await again.query(NS, [1.0] * 8, top_k=3)
+    assert len(matches) == 3 and all(m.id.startswith(SID2) for m in matches)
+    partition = cached_matrix(again, NS).partition
+    assert partition is not None and partition.centroids.shape[1] == 8
+
+
+async def test_sqlite_a_namespace_that_doubled_since_the_save_is_partitioned_again(open_sqlite, tmp_path) -> None:
+    first = open_sqlite(**PARTITIONED)
+    await first.upsert(NS, clustered_records(SID, 600, 16, seed=36))
+    await first.query(NS, [1.0] * 16, top_k=1)
+    await first.upsert(NS, clustered_records(SID2, 700, 16, seed=37))
+    second = open_sqlite(**PARTITIONED)
+    await second.query(NS, [1.0] * 16, top_k=1)
+    partition = cached_matrix(second, NS).partition
+    assert partition is not None and partition.trained_rows == 1_300
+    assert saved_generation(tmp_path / "data") == 2
+
+
+async def test_sqlite_a_version_1_file_gains_the_partitions_table(open_sqlite, tmp_path) -> None:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    with sqlite3.connect(folder / "vectors.sqlite3") as conn:
+        conn.execute("CREATE TABLE namespaces (name TEXT PRIMARY KEY, generation INTEGER NOT NULL,"
+                     " last_delete INTEGER NOT NULL)")  # fmt: skip
+        conn.execute("CREATE TABLE vectors (namespace TEXT NOT NULL, id TEXT NOT NULL, source_id TEXT NOT NULL,"
+                     " version INTEGER NOT NULL, vector BLOB NOT NULL, metadata TEXT NOT NULL,"
+                     " PRIMARY KEY (namespace, id))")  # fmt: skip
+        conn.execute("PRAGMA user_version = 1")
+    index = open_sqlite(**PARTITIONED)
+    await index.upsert(NS, clustered_records(SID, 600, 16, seed=38))
+    assert len(await index.query(NS, [1.0] * 16, top_k=5)) == 5
+    assert saved_generation(folder) == 1
+
+
+async def test_sqlite_an_unreadable_saved_partition_is_ignored(open_sqlite, tmp_path) -> None:
+    first = open_sqlite(**PARTITIONED)
+    stored = clustered_records(SID, 1_000, 16, seed=39)
+    await first.upsert(NS, stored)
+    expected = await first.query(NS, stored[5].values, top_k=3)
+    with sqlite3.connect(tmp_path / "data" / "vectors.sqlite3") as conn:
+        conn.execute("UPDATE partitions SET ids = 'not json', cells = x'010203'")
+    second = open_sqlite(**PARTITIONED)
+    assert [m.id for m in await second.query(NS, stored[5].values, top_k=3)] == [m.id for m in expected]
+    third = open_sqlite(**PARTITIONED)  # second trained again and replaced the unreadable partition
+    assert [m.id for m in await third.query(NS, stored[5].values, top_k=3)] == [m.id for m in expected]
+    assert cached_matrix(third, NS).unsaved == 0
+
+
+async def test_sqlite_a_partitioned_cache_follows_another_instances_writes(open_sqlite) -> None:
+    # Every cell probed: answers must equal brute force over what the file holds now.
+    exact_ivf = {"approximate_from": 500, "probe_share": 1.0}
+    api, worker = open_sqlite(**exact_ivf), open_sqlite(**exact_ivf)
+    stored = {r.id: r for r in clustered_records(SID, 900, 16, seed=40)}
+    await worker.upsert(NS, list(stored.values()))
+    query = clustered_records(SID2, 1, 16, seed=41)[0].values
+    await api.query(NS, query, top_k=5)  # api trains, saves and caches the partition
+    assert cached_matrix(api, NS).partition is not None
+
+    rewritten = clustered_records(SID, 100, 16, seed=42)  # new vectors for 100 cached rows
+    added = clustered_records(SID2, 50, 16, seed=43)
+    await worker.upsert(NS, rewritten + added)
+    await worker.delete_ids(NS, [vector_id(SID, i) for i in range(100, 130)])
+    stored.update({r.id: r for r in rewritten + added})
+    for i in range(100, 130):
+        del stored[vector_id(SID, i)]
+    for q in (query, added[0].values, rewritten[3].values):
+        expected = sorted(stored.values(), key=lambda r: -cosine(r.values, q))[:10]
+        assert [m.id for m in await api.query(NS, q, top_k=10)] == [r.id for r in expected]
+    only_new = VectorFilter(source_ids=frozenset({SID2}))
+    assert {m.id for m in await api.query(NS, query, top_k=100, filter=only_new)} == {r.id for r in added}

@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+import unicodedata
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from adapters.hashing.embedder import HashingEmbedder, tokenize
+from adapters.hashing.words import WORD, scan
 
 
 def cosine(a, b) -> float:
@@ -75,3 +80,50 @@ async def test_word_order_matters_through_bigrams() -> None:
     a, b, c = (await embedder.embed_documents(["dog bites man", "man bites dog", "dog bites man"])).vectors
     assert cosine(a, c) == pytest.approx(1.0)
     assert cosine(a, b) < 0.9
+
+
+# Word and non-word characters, combining marks, case folds that change length, NFKC forms,
+# astral characters, a ZWJ and the separator the scanner joins texts with.
+_ALPHABET = st.sampled_from(
+    [*"ab _-.\n\t\x00'", "\u00e9", "e\u0301", "\u0130", "\u01c5", "\ufb01", "\uff41", "\u65e5", "\U0001f600", "\u200d"]
+)
+_TEXTS = st.lists(_ALPHABET, max_size=40).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_TEXTS | st.text(max_size=20), max_size=8))
+def test_the_batch_scanner_finds_exactly_the_words_findall_finds(texts: list[str]) -> None:
+    scanned = scan(texts)
+    found: list[list[str]] = [[] for _ in texts]
+    for i, row in enumerate(scanned.text_of.tolist()):
+        found[row].append(scanned.word(i))
+    assert found == [WORD.findall(unicodedata.normalize("NFKC", t).lower()) for t in texts]
+    # Equal words have equal fingerprints, different words different ones.
+    prints = {(int(a), int(b)) for a, b in zip(scanned.key1, scanned.key2, strict=True)}
+    assert len(prints) == len({w for words in found for w in words})
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(_TEXTS, max_size=6))
+def test_batches_embed_each_text_as_it_would_be_embedded_alone(texts: list[str]) -> None:
+    embedder = HashingEmbedder(dimensions=32)
+    together = embedder.embed_sync(texts)
+    alone = [embedder.embed_sync([t]) for t in texts]
+    assert together.tokens == sum(a.tokens for a in alone)
+    for vector, single in zip(together.vectors, alone, strict=True):
+        assert np.allclose(vector, single.vectors[0])
+    # A text has a vector exactly when tokenize finds words in it.
+    for text, vector in zip(texts, together.vectors, strict=True):
+        assert bool(tokenize(text)) == bool(np.any(vector))
+
+
+async def test_a_fingerprint_half_matching_another_word_falls_back_to_the_exact_words() -> None:
+    embedder = HashingEmbedder()
+    texts = ["sourdough bread needs a starter", "the oven must be hot"]
+    expected = embedder.embed_sync(texts)
+    # Pretend "sourdough" shares the first half of its fingerprint with another word.
+    scanned = scan(["sourdough"])
+    embedder._keyed[int(scanned.key1[0])] = (int(scanned.key2[0]) ^ 1, 12345)
+    again = embedder.embed_sync(texts)
+    assert again.tokens == expected.tokens
+    assert np.allclose(again.vectors, expected.vectors)

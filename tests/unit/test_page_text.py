@@ -49,3 +49,37 @@ def test_bytes_follow_the_declared_encoding() -> None:
 def test_any_input_gives_text_without_raising(markup) -> None:
     title, text = html_to_text(markup)
     assert isinstance(text, str) and (title is None or isinstance(title, str))
+
+
+def test_role_main_is_the_root_without_main_and_is_cleaned() -> None:
+    html = (
+        "<body><nav>Site menu</nav><div role='main'><h1>Guide</h1><button>Copy</button>"
+        "<p>Steps to follow, long enough to count as content.</p><script>x()</script></div>"
+        "<footer>Legal</footer></body>"
+    )
+    assert html_to_text(html)[1] == "Guide Steps to follow, long enough to count as content."
+
+
+def test_chrome_around_main_does_not_remove_main() -> None:
+    # Some frameworks wrap the whole page in a <form>; only chrome inside <main> goes.
+    html = (
+        "<body><form id='page'><nav>Menu</nav><main><h1>Title</h1><aside>Related</aside><button>Search</button>"
+        "<p>The article text, long enough to be the main content.</p></main></form></body>"
+    )
+    assert html_to_text(html)[1] == "Title The article text, long enough to be the main content."
+
+
+def test_chrome_with_role_main_is_not_the_content() -> None:
+    html = "<body><nav role='main'>Home About Contact and other menu entries</nav><p>The real page text.</p></body>"
+    assert html_to_text(html)[1] == "The real page text."
+
+
+def test_pages_parse_alike_in_parallel_threads() -> None:
+    # The crawler parses big pages in worker threads; the CSS engine is per thread.
+    from concurrent.futures import ThreadPoolExecutor
+
+    pages = [PAGE.replace("Keepers", f"Keeper {i}").replace("<main>", "<div role=main>") for i in range(64)]
+    with ThreadPoolExecutor(4) as pool:
+        parsed = list(pool.map(parse_page, pages))
+    for i, page in enumerate(parsed):
+        assert page.text.startswith(f"Keeper {i} A rotating beam") and page.links == ["/", "/a", "ships.html"]

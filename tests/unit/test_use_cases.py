@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import Sequence
 
@@ -272,6 +273,65 @@ async def test_permanent_failure_fails_at_once_and_leaves_no_vectors(world: Worl
     job = await world.jobs.get_job(job.id)
     assert job.status is JobStatus.FAILED and job.attempts == 1 and job.error_message == "model rejected the input"
     assert await world.vector_count(agent, source.id) == 0
+
+
+class FailingMeasure(TiktokenMeasure):
+    """Tokens, until the chunker measures the ``fail_at``-th text in one pass (a section)."""
+
+    def __init__(self, fail_at: int) -> None:
+        super().__init__()
+        self.sections = 0
+        self.fail_at = fail_at
+
+    def prefix_sizes(self, text: str):
+        self.sections += 1
+        if self.sections == self.fail_at:
+            raise PermanentError("the chunker gave up")
+        return super().prefix_sizes(text)
+
+
+async def test_a_failure_while_chunking_a_later_section_stops_the_stages_and_leaves_no_vectors():
+    world = World()
+    world.config = dataclasses.replace(world.config, max_section_chars=400)
+    measure = FailingMeasure(fail_at=4)
+    world.ports = dataclasses.replace(world.ports, token_measure=measure)
+    world.sources = SourceService(world.ports, world.config)
+    world.runner = JobRunner(world.ports, world.config, heartbeat_seconds=3600)
+    agent = await world.agents.create_agent("docs")
+    source, job = await world.sources.create_text_source(agent.id, long_text(40))
+    await asyncio.wait_for(world.drain(), 10)
+    job = await world.jobs.get_job(job.id)
+    assert job.status is JobStatus.FAILED and job.error_message == "the chunker gave up"
+    assert world.embedder.calls >= 1  # earlier sections were embedded (and stored) first
+    assert await world.vector_count(agent, source.id) == 0
+
+
+async def test_batches_are_embedded_and_stored_in_chunk_order_across_sections():
+    world = World()
+    world.config = dataclasses.replace(world.config, max_section_chars=300)
+    world.sources = SourceService(world.ports, world.config)
+    world.runner = JobRunner(world.ports, world.config, heartbeat_seconds=3600)
+    stored: list[list[str]] = []
+    upsert = world.vectors.upsert
+
+    async def slow_upsert(namespace, records):
+        await asyncio.sleep(0.001)  # the other stages run ahead meanwhile
+        stored.append([r.id for r in records])
+        await upsert(namespace, records)
+
+    world.vectors.upsert = slow_upsert  # type: ignore[method-assign]
+    agent = await world.agents.create_agent("docs")
+    text = long_text(40)
+    source, job = await world.sources.create_text_source(agent.id, text)
+    await world.drain()
+    job = await world.jobs.get_job(job.id)
+    assert job.status is JobStatus.COMPLETED and job.result["sections"] > 3
+    ids = [vid for batch in stored for vid in batch]
+    assert ids == [f"{source.id}#{i}" for i in range(job.result["chunks"])]
+    assert all(len(batch) <= world.embedder.batch_size for batch in stored)
+    texts = [t for batch in world.embedder.batches for t in batch]
+    matches = await world.vectors.query(agent.namespace, (await world.embedder.embed_query(texts[-1])), top_k=1)
+    assert matches[0].metadata["text"] == texts[-1] and matches[0].metadata["chunk_index"] == len(ids) - 1
 
 
 async def test_unexpected_exception_is_retried_and_named(world: World):

@@ -9,16 +9,17 @@ synonyms or meaning.
 from __future__ import annotations
 
 import hashlib
-import re
+import itertools
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import cast
 
 import numpy as np
 
+from adapters.hashing.words import WORD as _WORD
+from adapters.hashing.words import Words, scan
 from adapters.local.threaded_embedder import ThreadedEmbedder
 from ports.embed import Embeddings
-
-_WORD = re.compile(r"\w+")
 
 # A term is identified by a 44-bit hash so that (row, term) packs into one uint64 key:
 # counting terms of a whole batch is then one sort instead of a Python loop per text.
@@ -27,8 +28,14 @@ _WORD = re.compile(r"\w+")
 _TERM_BITS = 44
 _TERM_MASK = np.uint64((1 << _TERM_BITS) - 1)
 # Texts per numpy pass: bounds the transient (rows x dimensions) float64 buffer, and
-# stays far below the 2**20 rows the key packing allows.
+# stays far below the 2**20 rows the key packing allows. Code points per pass: bounds the
+# transient arrays of ``scan`` (about 40 bytes per code point); a longer text goes alone,
+# through findall.
 _ROWS_PER_PASS = 4096
+_CHARS_PER_PASS = 1 << 20
+# Set on the memoised hash of a stopword (term hashes use only the low 44 bits).
+_STOP_FLAG = 1 << 63
+_STOPWORD = np.uint64(_STOP_FLAG)
 
 # splitmix64 constants, to combine two word hashes into a bigram hash with numpy.
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -63,6 +70,18 @@ STOPWORDS = frozenset(
 )
 
 
+def _passes(texts: Sequence[str]) -> Iterator[Sequence[str]]:
+    """``texts`` in runs of at most _ROWS_PER_PASS texts and (unless one alone) _CHARS_PER_PASS code points."""
+    start, chars = 0, 0
+    for i, text in enumerate(texts):
+        if i > start and (i - start >= _ROWS_PER_PASS or chars + len(text) > _CHARS_PER_PASS):
+            yield texts[start:i]
+            start, chars = i, 0
+        chars += len(text)
+    if start < len(texts):
+        yield texts[start:]
+
+
 def tokenize(text: str) -> list[str]:
     """Lower-cased Unicode word tokens without stopwords; NFKC first so that composed
     and decomposed accents, ligatures and full-width forms give the same words."""
@@ -92,8 +111,10 @@ class HashingEmbedder(ThreadedEmbedder):
         self._dimensions = dimensions
         self._batch_size = batch_size
         self._memo_size = memo_size
-        # word -> 44-bit hash. Replaced (never cleared in place) when full, so a
-        # thread still reading the old dict is never surprised by a missing key.
+        # Word fingerprint (first half) -> (second half, 44-bit hash | _STOPWORD); and
+        # word -> hash for the rare batch embedded the slow way. Replaced (never cleared
+        # in place) when full, so a thread still reading the old dict is never surprised.
+        self._keyed: dict[int, tuple[int, int]] = {}
         self._memo: dict[str, int] = {}
 
     @property
@@ -110,14 +131,50 @@ class HashingEmbedder(ThreadedEmbedder):
 
     def embed_sync(self, texts: Sequence[str]) -> Embeddings:
         """The blocking computation behind ``embed_documents`` (for scripts and benchmarks)."""
-        vectors: list[list[float]] = []
+        vectors: list[np.ndarray] = []
         words = 0
-        for start in range(0, len(texts), _ROWS_PER_PASS):
-            part = texts[start : start + _ROWS_PER_PASS]
-            matrix, count = self._embed_matrix([tokenize(t) for t in part])
-            vectors.extend(matrix.tolist())
+        for part in _passes(texts):
+            # A text longer than a pass alone would need large transient arrays to scan.
+            scanned = scan(part) if sum(map(len, part)) <= _CHARS_PER_PASS else None
+            hashes = None if scanned is None else self._fingerprinted_hashes(scanned)
+            if scanned is None or hashes is None:
+                # Too long, or half a fingerprint matched another word's: findall it is.
+                lists = [_WORD.findall(unicodedata.normalize("NFKC", t).lower()) for t in part]
+                hashes = self._hashes(list(itertools.chain.from_iterable(lists)))
+                text_of = np.repeat(np.arange(len(part), dtype=np.int64), [len(w) for w in lists])
+            else:
+                text_of = scanned.text_of
+            matrix, count = self._embed_matrix(hashes, text_of, len(part))
+            # Rows of the matrix, not lists of Python floats: a vector index stacks such
+            # rows back into a matrix in one copy, not one conversion per value (building
+            # and re-reading the lists took a tenth of the embedder's time).
+            vectors.extend(matrix)
             words += count
-        return Embeddings(vectors=vectors, tokens=words)
+        # A float64 row is a sequence of floats (``len``, indexing, iteration yielding
+        # np.float64, a float subclass), as the port asks.
+        return Embeddings(vectors=cast("list[Sequence[float]]", vectors), tokens=words)
+
+    def _fingerprinted_hashes(self, words: Words) -> np.ndarray | None:
+        """The term hash of each word (| _STOPWORD), from the memo of fingerprints; None
+        when a fingerprint half matches a different word's (about 2**-64 likely)."""
+        if not len(words.key1):
+            return np.zeros(0, dtype=np.uint64)
+        distinct, first, inverse = np.unique(words.key1, return_index=True, return_inverse=True)
+        if not np.array_equal(words.key2, words.key2[first][inverse]):
+            return None
+        memo = self._keyed
+        values = []
+        for k1, k2, at in zip(distinct.tolist(), words.key2[first].tolist(), first.tolist(), strict=True):
+            known = memo.get(k1)
+            if known is None:
+                word = words.word(at)
+                known = memo[k1] = (k2, _word_hash(word) | (_STOP_FLAG if word in STOPWORDS else 0))
+            elif known[0] != k2:
+                return None
+            values.append(known[1])
+        if len(memo) > self._memo_size:
+            self._keyed = {}
+        return np.array(values, dtype=np.uint64)[inverse.reshape(-1)]
 
     def _hashes(self, words: list[str]) -> np.ndarray:
         memo = self._memo
@@ -128,19 +185,19 @@ class HashingEmbedder(ThreadedEmbedder):
                 self._memo = memo
                 missing = set(words)
             for word in missing:
-                memo[word] = _word_hash(word)
+                memo[word] = _word_hash(word) | (_STOP_FLAG if word in STOPWORDS else 0)
         return np.fromiter(map(memo.__getitem__, words), dtype=np.uint64, count=len(words))
 
-    def _embed_matrix(self, token_lists: list[list[str]]) -> tuple[np.ndarray, int]:
-        rows = len(token_lists)
+    def _embed_matrix(self, hashes: np.ndarray, text_of: np.ndarray, rows: int) -> tuple[np.ndarray, int]:
+        """Vectors of ``rows`` texts from the hashes of their words (stopwords flagged) in order."""
         dims = self._dimensions
-        lengths = np.fromiter(map(len, token_lists), dtype=np.int64, count=rows)
-        words = [w for tokens in token_lists for w in tokens]
-        if not words:
+        if not len(hashes):
             return np.zeros((rows, dims), dtype=np.float32), 0
-
-        unigrams = self._hashes(words)
-        row_of = np.repeat(np.arange(rows, dtype=np.uint64), lengths)
+        # Stopwords are dropped, except from a text made only of them (as ``tokenize`` does).
+        stop = (hashes & _STOPWORD) != 0
+        keep = ~stop | (np.bincount(text_of[~stop], minlength=rows)[text_of] == 0)
+        unigrams = hashes[keep] & _TERM_MASK
+        row_of = text_of[keep].astype(np.uint64)
         # Pairs of adjacent words, never across two texts of the batch.
         same_text = row_of[:-1] == row_of[1:]
         bigrams = _bigram_hashes(unigrams[:-1][same_text], unigrams[1:][same_text])
@@ -161,4 +218,4 @@ class HashingEmbedder(ThreadedEmbedder):
         matrix: np.ndarray = flat.reshape(rows, dims)
         norms = np.linalg.norm(matrix, axis=1, keepdims=True)
         matrix /= np.where(norms > 0.0, norms, 1.0)  # a text without words stays the zero vector
-        return matrix, len(words)
+        return matrix, len(unigrams)

@@ -65,7 +65,7 @@ ROBOTS_BYTES = 512 * 1024  # RFC 9309: at least 500 KiB must be read
 ROBOTS_REDIRECTS = 5
 MAX_SITEMAPS = 10
 MAX_LINKS_PER_PAGE = 2000
-LINK_CACHE_SIZE = 100_000
+LINK_CACHE_SIZE = 20_000  # ~8 MB at most; a docs sidebar repeats a few thousand links
 # Larger pages are parsed on a thread so the event loop (heartbeats) keeps moving.
 INLINE_PARSE_BYTES = 256 * 1024
 PROGRESS_SECONDS = 0.5

@@ -6,10 +6,17 @@ every write, each vector row records the ``version`` (generation) that last wrot
 and ``last_delete`` is the generation of the latest deletion. A process whose cached
 matrix is at generation ``g`` can therefore catch up by reading the rows with
 ``version > g``, unless something was deleted after ``g`` (then it reloads).
+
+The ``partitions`` table keeps, per namespace, the IVF partition a process trained (see
+``adapters.local.matrix``): its centroids and the cell of every row it held at generation
+``generation``. A row whose ``version`` is at most that generation has not been written
+since, so its saved cell is still its cell; any other row is assigned afresh. A loading
+process thus reuses the partition without ever trusting it for a row written later.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -20,7 +27,7 @@ import numpy as np
 
 from ports.vectors import VectorIndexError, VectorIndexUnavailable
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS namespaces (
@@ -43,6 +50,16 @@ _SCHEMA = (
     # Catching up reads rows by version; a full load uses it too, as it walks rows
     # roughly in insertion order (the primary key order would seek all over the file).
     "CREATE INDEX IF NOT EXISTS vectors_by_version ON vectors (namespace, version)",
+    # Added in schema 2; a version-1 file gains it when first opened (IF NOT EXISTS above).
+    """CREATE TABLE IF NOT EXISTS partitions (
+        namespace TEXT PRIMARY KEY,
+        generation INTEGER NOT NULL,    -- the saved cells hold for rows with version <= generation
+        trained_rows INTEGER NOT NULL,  -- rows the centroids were trained for (retrained at twice that)
+        dimensions INTEGER NOT NULL,
+        centroids BLOB NOT NULL,        -- float32 (lists, dimensions), native byte order
+        cells BLOB NOT NULL,            -- int16 per id, native byte order
+        ids TEXT NOT NULL               -- JSON list of the ids, in the order of cells
+    )""",
 )
 
 # SQLite primary result codes that say "try again later" rather than "this is wrong".
@@ -139,21 +156,94 @@ def count_since(conn: sqlite3.Connection, namespace: str, version: int) -> int:
     return int(row[0])
 
 
+def count_until(conn: sqlite3.Connection, namespace: str, version: int) -> int:
+    row = conn.execute(
+        "SELECT count(*) FROM vectors WHERE namespace = ? AND version <= ?", (namespace, version)
+    ).fetchone()
+    return int(row[0])
+
+
 def rows_since(
     conn: sqlite3.Connection, namespace: str, version: int, dimensions: int
-) -> Iterator[tuple[tuple[str, ...], tuple[str, ...], np.ndarray]]:
-    """Batches of ``(ids, source_ids, vectors)`` written after ``version`` (0: all)."""
+) -> Iterator[tuple[tuple[str, ...], tuple[str, ...], tuple[int, ...], np.ndarray]]:
+    """Batches of ``(ids, source_ids, versions, vectors)`` written after ``version`` (0: all)."""
     cursor = conn.execute(
-        "SELECT id, source_id, vector FROM vectors INDEXED BY vectors_by_version"
+        "SELECT id, source_id, version, vector FROM vectors INDEXED BY vectors_by_version"
         " WHERE namespace = ? AND version > ? ORDER BY version",
         (namespace, version),
     )
     while rows := cursor.fetchmany(FETCH_BATCH):
-        ids, source_ids, blobs = zip(*rows, strict=True)
+        ids, source_ids, versions, blobs = zip(*rows, strict=True)
         raw = b"".join(blobs)
         if len(raw) != len(rows) * dimensions * 4:
             raise VectorIndexError(f"namespace {namespace!r} mixes vector dimensions: the index is corrupt")
-        yield ids, source_ids, np.frombuffer(raw, dtype=np.float32).reshape(len(rows), dimensions)
+        yield ids, source_ids, versions, np.frombuffer(raw, dtype=np.float32).reshape(len(rows), dimensions)
+
+
+@dataclass(frozen=True, slots=True)
+class SavedPartition:
+    generation: int
+    trained_rows: int
+    dimensions: int
+
+
+def saved_partition(conn: sqlite3.Connection, namespace: str) -> SavedPartition | None:
+    """What the namespace's saved partition is, without reading it."""
+    row = conn.execute(
+        "SELECT generation, trained_rows, dimensions FROM partitions WHERE namespace = ?", (namespace,)
+    ).fetchone()
+    return None if row is None else SavedPartition(*row)
+
+
+def read_partition(conn: sqlite3.Connection, namespace: str) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """The saved ``(centroids, ids, cells)``; the caller checked ``saved_partition`` in this transaction."""
+    dimensions, centroids, ids, cells = conn.execute(
+        "SELECT dimensions, centroids, ids, cells FROM partitions WHERE namespace = ?", (namespace,)
+    ).fetchone()
+    ids = json.loads(ids)
+    cells = np.frombuffer(cells, dtype=np.int16)
+    centroids = np.frombuffer(centroids, dtype=np.float32)
+    lists = len(centroids) // dimensions
+    cells_fit = not len(cells) or 0 <= cells.min() <= cells.max() < lists
+    if len(ids) != len(cells) or len(centroids) % dimensions or not cells_fit:
+        raise VectorIndexError(f"the saved partition of namespace {namespace!r} is corrupt")
+    return centroids.reshape(-1, dimensions), ids, cells
+
+
+def save_partition(
+    conn: sqlite3.Connection,
+    namespace: str,
+    generation: int,
+    *,
+    trained_rows: int,
+    centroids: np.ndarray,
+    ids: list[str],
+    cells: np.ndarray,
+) -> None:
+    """Saves a partition unless one saved at a later generation is there already.
+
+    At the same generation the new one wins: it may replace one that could not be read.
+    """
+    conn.execute(
+        "INSERT INTO partitions (namespace, generation, trained_rows, dimensions, centroids, cells, ids)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (namespace) DO UPDATE SET"
+        " generation = excluded.generation, trained_rows = excluded.trained_rows,"
+        " dimensions = excluded.dimensions, centroids = excluded.centroids, cells = excluded.cells,"
+        " ids = excluded.ids WHERE excluded.generation >= partitions.generation",
+        (
+            namespace,
+            generation,
+            trained_rows,
+            centroids.shape[1],
+            np.ascontiguousarray(centroids, dtype=np.float32).tobytes(),
+            np.ascontiguousarray(cells, dtype=np.int16).tobytes(),
+            json.dumps(ids),
+        ),
+    )
+
+
+def delete_partition(conn: sqlite3.Connection, namespace: str) -> None:
+    conn.execute("DELETE FROM partitions WHERE namespace = ?", (namespace,))
 
 
 def fetch_metadata(conn: sqlite3.Connection, namespace: str, ids: list[str]) -> dict[str, str]:

@@ -5,7 +5,9 @@ so they survive restarts and several processes on one machine (the API and worke
 can share them. Search runs over an in-memory matrix per namespace (``VectorMatrix``),
 loaded on first use and kept in step with this process's writes; a query first reads
 the namespace's generation (one primary-key lookup) and catches up with what other
-processes wrote since (see ``vector_tables``).
+processes wrote since (see ``vector_tables``). The IVF partition of a large namespace is
+saved in the file too, so that another process (or this one after a restart) loads it
+with the vectors instead of training it again.
 
 All SQLite and numpy work runs on one dedicated thread: the event loop never blocks,
 the connection and the cache need no locks, and each call sees the writes of the calls
@@ -15,8 +17,10 @@ made before it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
+import math
 import os
 import sqlite3
 from collections import OrderedDict
@@ -26,9 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import msgspec
 import numpy as np
 
 from adapters.local import vector_tables as tables
+from adapters.local.ivf import Ivf, probes_for
 from adapters.local.matrix import VectorMatrix, unit_rows
 from domain.vectors import VectorFilter, VectorMatch, VectorRecord
 from ports.vectors import VectorIndexError, VectorIndexUnavailable
@@ -36,6 +42,17 @@ from ports.vectors import VectorIndexError, VectorIndexUnavailable
 T = TypeVar("T")
 
 FILENAME = "vectors.sqlite3"
+
+# A partition is saved again once this share of a namespace's rows had to be assigned to
+# cells by this process (it was trained here, or much was written since it was saved).
+_RESAVE_SHARE = 0.1
+# A saved partition is adopted only if it knows the cells of this share of the rows;
+# below, the namespace has changed too much and is partitioned afresh.
+_ADOPT_SHARE = 0.5
+# How long saving a partition waits for another process's write (it is only a cache).
+_SAVE_BUSY_MS = 200
+# Rows read from SQLite before they are placed into their cells' blocks, when loading.
+_LOAD_CHUNK = 65_536
 
 
 @dataclass(slots=True)
@@ -198,6 +215,7 @@ class SqliteVectorIndex:
 
     def _delete_namespace(self, conn: sqlite3.Connection, namespace: str) -> None:
         with tables.transaction(conn, write=True):
+            tables.delete_partition(conn, namespace)
             if conn.execute("DELETE FROM vectors WHERE namespace = ?", (namespace,)).rowcount == 0:
                 return
             before, after = tables.next_generation(conn, namespace)
@@ -251,6 +269,8 @@ class SqliteVectorIndex:
             _check_dimensions(namespace, matrix.dimensions, len(query))
             hits = matrix.search(query, top_k, source_ids)
             metadata = tables.fetch_metadata(conn, namespace, [vid for vid, _ in hits])
+        if matrix.partition is not None and matrix.unsaved > _RESAVE_SHARE * matrix.size:
+            _save_partition(conn, namespace, self._cache[namespace].generation, matrix, self._busy_timeout)
         return [VectorMatch(id=vid, score=score, metadata=json.loads(metadata[vid])) for vid, score in hits]
 
     def _current_matrix(self, conn: sqlite3.Connection, namespace: str) -> VectorMatrix | None:
@@ -260,7 +280,7 @@ class SqliteVectorIndex:
         cached = self._cache.get(namespace)
         try:
             if cached is None or not _caught_up(conn, namespace, cached, state):
-                loaded = _load(conn, namespace, self._matrix_options)
+                loaded = _load(conn, namespace, state.generation, self._matrix_options)
                 cached = self._cache[namespace] = _Cached(state.generation, loaded)
         except BaseException:
             self._cache.pop(namespace, None)  # maybe half caught up: reload next time
@@ -293,20 +313,106 @@ def _caught_up(conn: sqlite3.Connection, namespace: str, cached: _Cached, state:
     return True
 
 
-def _load(conn: sqlite3.Connection, namespace: str, options: dict[str, Any]) -> VectorMatrix | None:
+def _load(conn: sqlite3.Connection, namespace: str, generation: int, options: dict[str, Any]) -> VectorMatrix | None:
     dimensions = tables.stored_dimensions(conn, namespace)
     if dimensions is None:
         return None
     matrix = VectorMatrix(dimensions, **options)
     rows = tables.count_since(conn, namespace, 0)
+    if rows >= matrix.approximate_from and _load_partitioned(conn, namespace, generation, matrix, rows):
+        return matrix
     # Headroom, so that catching up with a few rows written elsewhere is not a copy of all.
     matrix.reserve(rows + max(1024, rows // 8))
     _read_into(conn, namespace, matrix, since=0)
     return matrix
 
 
+def _load_partitioned(
+    conn: sqlite3.Connection, namespace: str, generation: int, matrix: VectorMatrix, rows: int
+) -> bool:
+    """Loads the rows into the saved partition's cells, if there is a partition worth adopting.
+
+    A row keeps its saved cell only if it was not written after the partition was saved
+    (``version <= saved.generation``); every other row is assigned to its nearest cell.
+    """
+    saved = tables.saved_partition(conn, namespace)
+    if (
+        saved is None
+        or saved.dimensions != matrix.dimensions
+        or saved.generation > generation  # cannot happen with one file; never trust it if it does
+        or rows >= 2 * saved.trained_rows  # the first query would train again anyway
+        or tables.count_until(conn, namespace, saved.generation) < _ADOPT_SHARE * rows
+    ):
+        return False
+    try:
+        centroids, ids, cells = tables.read_partition(conn, namespace)
+    except (ValueError, VectorIndexError):  # unreadable (JSON or shapes): only a cache, load without
+        return False
+    probes = probes_for(len(centroids), matrix.probe_share, saved.trained_rows, matrix.probed_rows)
+    ivf = Ivf(centroids, trained_rows=saved.trained_rows, probes=probes)
+    expected = np.bincount(cells, minlength=ivf.lists) * (rows / max(1, len(cells)))
+    cell_of = dict(zip(ids, cells.tolist(), strict=True))
+    del ids, cells
+    matrix.adopt(ivf, expected)
+    # Rows are placed in chunks of several fetches: fewer, longer appends to each cell's block.
+    chunk: list[tuple[tuple[str, ...], tuple[str, ...], np.ndarray, np.ndarray]] = []
+    pending = 0
+    for batch in tables.rows_since(conn, namespace, 0, matrix.dimensions):
+        batch_ids, source_ids, versions, vectors = batch
+        known = np.fromiter((cell_of.get(vid, -1) for vid in batch_ids), np.int16, len(batch_ids))
+        known[np.asarray(versions) > saved.generation] = -1  # written since: its saved cell may be stale
+        chunk.append((batch_ids, source_ids, known, vectors))
+        pending += len(batch_ids)
+        if pending >= _LOAD_CHUNK:
+            _place_chunk(matrix, chunk)
+            chunk, pending = [], 0
+    _place_chunk(matrix, chunk)
+    return True
+
+
+def _place_chunk(
+    matrix: VectorMatrix, chunk: list[tuple[tuple[str, ...], tuple[str, ...], np.ndarray, np.ndarray]]
+) -> None:
+    if chunk:
+        matrix.upsert(
+            [vid for ids, _, _, _ in chunk for vid in ids],
+            [sid for _, source_ids, _, _ in chunk for sid in source_ids],
+            unit_rows(np.concatenate([vectors for _, _, _, vectors in chunk])),
+            cells=np.concatenate([known for _, _, known, _ in chunk]),
+        )
+
+
+def _save_partition(
+    conn: sqlite3.Connection, namespace: str, generation: int, matrix: VectorMatrix, busy_timeout: float
+) -> None:
+    """Saves the matrix's partition for other processes; skipped if the file is busy.
+
+    ``generation`` is the one the matrix is at: every row's cell holds for that state.
+    """
+    ivf = matrix.partition
+    assert ivf is not None
+    ids, cells = matrix.assignments()
+    matrix.unsaved = 0  # also on failure: not retried on every query
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {_SAVE_BUSY_MS}")
+        with tables.transaction(conn, write=True):
+            tables.save_partition(
+                conn,
+                namespace,
+                generation,
+                trained_rows=ivf.trained_rows,
+                centroids=ivf.centroids,
+                ids=ids,
+                cells=cells,
+            )
+    except (sqlite3.OperationalError, sqlite3.DataError):
+        pass  # busy, read-only, full or too big: the partition is only a cache
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+
+
 def _read_into(conn: sqlite3.Connection, namespace: str, matrix: VectorMatrix, *, since: int) -> None:
-    for ids, source_ids, vectors in tables.rows_since(conn, namespace, since, matrix.dimensions):
+    for ids, source_ids, _versions, vectors in tables.rows_since(conn, namespace, since, matrix.dimensions):
         matrix.upsert(ids, source_ids, unit_rows(vectors))
 
 
@@ -336,10 +442,7 @@ class _Batch:
             if record.metadata.get("source_id") is None:
                 raise VectorIndexError(f"vector {record.id!r} has no source_id in its metadata")
             source_ids.append(record.source_id)
-            try:
-                metadata.append(json.dumps(record.metadata, ensure_ascii=False, allow_nan=False))
-            except (TypeError, ValueError) as exc:
-                raise VectorIndexError(f"metadata of vector {record.id!r} cannot be stored as JSON: {exc}") from exc
+            metadata.append(_metadata_json(record))
         return cls(ids=[r.id for r in latest], source_ids=source_ids, vectors=vectors, metadata=metadata)
 
     @property
@@ -351,6 +454,29 @@ class _Batch:
             self.ids, self.source_ids, self.vectors, self.metadata, strict=True
         ):
             yield namespace, vid, source_id, version, vector.tobytes(), metadata
+
+
+_ENCODER = msgspec.json.Encoder()
+_SCALARS = (str, int, bool, type(None))
+
+
+def _metadata_json(record: VectorRecord) -> str:
+    """The record's metadata as JSON text.
+
+    Flat metadata of plain values (a chunk's: ids, text, counts, names) is encoded by
+    msgspec, several times faster than ``json``; anything else goes through ``json``,
+    whose errors (a NaN, an object that is not JSON) are the ones reported.
+    """
+    meta = record.metadata
+    if all(type(k) is str for k in meta) and all(
+        type(v) in _SCALARS or (type(v) is float and math.isfinite(v)) for v in meta.values()
+    ):
+        with contextlib.suppress(UnicodeEncodeError):  # a lone surrogate: let json say what it says
+            return _ENCODER.encode(meta).decode()
+    try:
+        return json.dumps(meta, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise VectorIndexError(f"metadata of vector {record.id!r} cannot be stored as JSON: {exc}") from exc
 
 
 def _as_matrix(rows: Sequence[Sequence[float]], *, what: str) -> np.ndarray:

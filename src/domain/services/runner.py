@@ -10,19 +10,22 @@ job (a cancel, a source deletion, a reclaim after a lost lease) and this run sto
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
+import functools
 import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from domain import logcontext
 from domain.agents import Agent
 from domain.chunking import Chunk, chunk_text
+from domain.documents import Section
 from domain.errors import JobCancelled, PermanentError, SluiceError, StaleJob, TransientError
 from domain.jobs import Job, JobStatus
 from domain.services.deps import Ports, ServiceConfig
@@ -32,11 +35,16 @@ from domain.services.reader import read_sections
 from domain.sources import Source
 from domain.vectors import VectorRecord, chunk_metadata, parse_vector_id, source_prefix, vector_id
 
+if TYPE_CHECKING:
+    from ports.embed import Embeddings
+
 log = logging.getLogger("sluice.runner")
 
 T = TypeVar("T")
 
 DEFAULT_EMBED_BATCH = 128
+# Sections cut at once by a job: two, so one is tokenized while the other is packed.
+SECTIONS_AHEAD = 2
 # Claims in a row that may lose a compare-and-set (a job changed between its lock and
 # its save) before a ticket gives up; the reconciler re-dispatches what is left pending.
 CLAIM_TRIES = 3
@@ -70,7 +78,12 @@ class _Run:
 
 @dataclass(slots=True)
 class _Batch:
-    chunks: list[tuple[Chunk, dict[str, Any]]] = field(default_factory=list)
+    """Chunks on their way to the index, in chunk order: vector ids, texts, metadata."""
+
+    ids: list[str] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    metadata: list[dict[str, Any]] = field(default_factory=list)
+    # How far through the source the last chunk ends, and the tokens of the batch.
     fraction: float = 0.0
     tokens: int = 0
 
@@ -242,101 +255,160 @@ class JobRunner:
     # -- the pipeline ----------------------------------------------------------------
 
     async def _process(self, run: _Run) -> dict[str, Any]:
+        """Read, chunk, embed and store, as three stages that overlap.
+
+        Chunking the next part of the source runs while the previous batch is embedded,
+        and embedding the next batch while the previous one is written: each stage works
+        in its own thread (the chunker's tokenizer and SQLite release the GIL), so a
+        second core is used. Batches are still written in order, one at a time.
+        """
         started = time.monotonic()
         source, agent = run.source, run.agent
         options = source.chunking(self._config.chunking)
         measure = self._ports.measure(options.unit)
         user_meta = dict(source.options.get("metadata") or {})
-        batch_size = self._config.embed_batch_size or self._ports.embedder.batch_size or DEFAULT_EMBED_BATCH
+        embedder = self._ports.embedder
+        batch_size = self._config.embed_batch_size or embedder.batch_size or DEFAULT_EMBED_BATCH
         # An embedder that bills by the request (OpenAI) says how many tokens fill one:
         # batches cut at that budget make full requests, not one half-empty per batch.
-        batch_tokens = getattr(self._ports.embedder, "batch_tokens", None)
+        batch_tokens = getattr(embedder, "batch_tokens", None)
         counter = self._ports.token_measure if batch_tokens else None
         created_at = self._ports.clock.now()
         state = {"chunks_total": 0, "chunks_done": 0, "tokens": 0, "characters": 0, "sections": 0}
-        timings = {"chunk": 0.0, "embed": 0.0, "store": 0.0}
+        # Seconds spent in each stage; they overlap, so they may add up to more than the total.
+        timings = {"extract": 0.0, "chunk": 0.0, "embed": 0.0, "store": 0.0}
         telemetry = self._ports.telemetry
         await self._progress(run, **STARTING)
 
-        async def flush(batch: _Batch) -> None:
-            if not batch.chunks:
-                return
-            run.check()
-            texts = [c.text for c, _ in batch.chunks]
-            clock = time.monotonic()
-            embeddings = await self._step(
-                "embedding", self._config.embed_timeout_seconds, lambda: self._ports.embedder.embed_documents(texts)
-            )
-            timings["embed"] += time.monotonic() - clock
-            telemetry.embedded(self._ports.embedder.model, len(texts), embeddings.tokens)
-            records = [
-                VectorRecord(
-                    id=vector_id(source.id, chunk.index),
-                    values=vec,
-                    metadata=chunk_metadata(
+        def cut(section: Section) -> list[Chunk]:
+            """The section's chunks, numbered from 0 (in a worker thread)."""
+            return chunk_text(section.text, size=options.size, overlap=options.overlap, measure=measure)
+
+        def label(
+            section: Section, pieces: list[Chunk], first_index: int
+        ) -> tuple[list[Chunk], list[str], list[dict[str, Any]]]:
+            """The chunks numbered on from the sections before, their vector ids and metadata."""
+            base = {**user_meta, "source_name": source.name, "source_type": source.type.value}
+            chunks, ids, metadata = [], [], []
+            for chunk in pieces:
+                if first_index:
+                    chunk = dataclasses.replace(chunk, index=chunk.index + first_index)
+                chunks.append(chunk)
+                ids.append(vector_id(source.id, chunk.index))
+                extra = {**base, **section.chunk_extra(chunk.start, chunk.end)}
+                metadata.append(
+                    chunk_metadata(
                         source_id=source.id,
                         agent_id=agent.id,
                         namespace=agent.namespace,
                         chunk=chunk,
                         created_at=created_at,
                         extra=extra,
-                    ),
+                    )
                 )
-                for (chunk, extra), vec in zip(batch.chunks, embeddings.vectors, strict=True)
-            ]
-            run.check()
-            clock = time.monotonic()
-            await self._step(
-                "storing vectors",
-                self._config.vector_timeout_seconds,
-                lambda: self._ports.vectors.upsert(agent.namespace, records),
-            )
-            timings["store"] += time.monotonic() - clock
-            telemetry.vectors_written(len(records))
-            run.wrote_vectors = True
-            state["chunks_done"] += len(records)
-            state["tokens"] += embeddings.tokens
-            await self._progress(
-                run,
-                stage="embedding",
-                chunks_total=state["chunks_total"],
-                chunks_done=state["chunks_done"],
-                percent=min(99, int(batch.fraction * 100)),
-            )
+            return chunks, ids, metadata
 
-        batch = _Batch()
         extra_result: dict[str, Any] = {}
-        sections = read_sections(self._ports, source, self._config, on_progress=self._extra(run), result=extra_result)
-        # aclosing: a crawl's workers and connections end with the job, even when it fails.
-        async with contextlib.aclosing(sections):
-            async for section, lo, hi in sections:
-                run.check()
-                state["sections"] += 1
-                state["characters"] += len(section.text)
+        chunked: asyncio.Queue[_Batch | None] = asyncio.Queue(maxsize=2)
+        embedded: asyncio.Queue[tuple[_Batch, Embeddings] | None] = asyncio.Queue(maxsize=1)
+
+        async def read_and_chunk() -> None:
+            batch = _Batch()
+
+            async def emit(section: Section, lo: float, hi: float, cutting: asyncio.Future[list[Chunk]]) -> None:
+                nonlocal batch
                 clock = time.monotonic()
-                chunks = await asyncio.to_thread(
-                    chunk_text, section.text, size=options.size, overlap=options.overlap, measure=measure
-                )
+                cut_chunks = await cutting
+                chunks, ids, metadata = await asyncio.to_thread(label, section, cut_chunks, state["chunks_total"])
                 timings["chunk"] += time.monotonic() - clock
+                state["chunks_total"] += len(chunks)
                 sizes = [0] * len(chunks)
                 if counter is not None:
                     sizes = await asyncio.to_thread(counter.count_many, [c.text for c in chunks])
                 length = max(1, len(section.text))
-                for chunk, tokens in zip(chunks, sizes, strict=True):
-                    if batch_tokens and batch.chunks and batch.tokens + tokens > batch_tokens:
-                        await flush(batch)
+                for chunk, vid, meta, tokens in zip(chunks, ids, metadata, sizes, strict=True):
+                    if batch_tokens and batch.ids and batch.tokens + tokens > batch_tokens:
+                        await chunked.put(batch)
                         batch = _Batch(fraction=batch.fraction)
-                    index = state["chunks_total"]
-                    state["chunks_total"] += 1
-                    extra = {**user_meta, "source_name": source.name, "source_type": source.type.value}
-                    extra.update(section.chunk_extra(chunk.start, chunk.end))
-                    batch.chunks.append((dataclasses.replace(chunk, index=index), extra))
+                    batch.ids.append(vid)
+                    batch.texts.append(chunk.text)
+                    batch.metadata.append(meta)
                     batch.tokens += tokens
                     batch.fraction = lo + (hi - lo) * (chunk.end / length)
-                    if len(batch.chunks) >= batch_size:
-                        await flush(batch)
+                    if len(batch.ids) >= batch_size:
+                        await chunked.put(batch)
                         batch = _Batch(fraction=batch.fraction)
-        await flush(batch)
+
+            # Sections being cut, in order: the next one's tokenizing (which releases the
+            # GIL) overlaps with this one's packing, so a long text keeps both cores busy.
+            ahead: collections.deque[tuple[Section, float, float, asyncio.Future[list[Chunk]]]] = collections.deque()
+            sections = read_sections(
+                self._ports, source, self._config, on_progress=self._extra(run), result=extra_result
+            )
+            try:
+                # aclosing: a crawl's workers and connections end with the job, even when it fails.
+                async with contextlib.aclosing(sections):
+                    while True:
+                        clock = time.monotonic()
+                        item = await anext(sections, None)
+                        timings["extract"] += time.monotonic() - clock
+                        if item is None:
+                            break
+                        section, lo, hi = item
+                        run.check()
+                        state["sections"] += 1
+                        state["characters"] += len(section.text)
+                        ahead.append((section, lo, hi, asyncio.ensure_future(asyncio.to_thread(cut, section))))
+                        if len(ahead) >= SECTIONS_AHEAD:
+                            await emit(*ahead.popleft())
+                while ahead:
+                    await emit(*ahead.popleft())
+            finally:
+                for *_, cutting in ahead:
+                    cutting.cancel()
+                    with contextlib.suppress(BaseException):
+                        await cutting
+            if batch.ids:
+                await chunked.put(batch)
+            await chunked.put(None)
+
+        async def embed() -> None:
+            while (batch := await chunked.get()) is not None:
+                run.check()
+                clock = time.monotonic()
+                call = functools.partial(embedder.embed_documents, batch.texts)
+                embeddings = await self._step("embedding", self._config.embed_timeout_seconds, call)
+                timings["embed"] += time.monotonic() - clock
+                telemetry.embedded(embedder.model, len(batch.texts), embeddings.tokens)
+                await embedded.put((batch, embeddings))
+            await embedded.put(None)
+
+        async def store() -> None:
+            while (item := await embedded.get()) is not None:
+                batch, embeddings = item
+                records = [
+                    VectorRecord(id=vid, values=vec, metadata=meta)
+                    for vid, vec, meta in zip(batch.ids, embeddings.vectors, batch.metadata, strict=True)
+                ]
+                run.check()
+                clock = time.monotonic()
+                # Set before the write: a write cut short by a failure elsewhere may still land.
+                run.wrote_vectors = True
+                call = functools.partial(self._ports.vectors.upsert, agent.namespace, records)
+                await self._step("storing vectors", self._config.vector_timeout_seconds, call)
+                timings["store"] += time.monotonic() - clock
+                telemetry.vectors_written(len(records))
+                state["chunks_done"] += len(records)
+                state["tokens"] += embeddings.tokens
+                await self._progress(
+                    run,
+                    stage="embedding",
+                    chunks_total=state["chunks_total"],
+                    chunks_done=state["chunks_done"],
+                    percent=min(99, int(batch.fraction * 100)),
+                )
+
+        await _all_or_first_error(read_and_chunk(), embed(), store())
         total = state["chunks_total"]
         if total == 0:
             raise PermanentError("the source contains no text to index")
@@ -347,8 +419,6 @@ class JobRunner:
             lambda: self._delete_stale(agent.namespace, source.id, keep=total),
         )
         elapsed = time.monotonic() - started
-        # Whatever was not chunking, embedding or storing was reading the source.
-        timings["extract"] = max(0.0, elapsed - sum(timings.values()))
         for stage, seconds in {**timings, "total": elapsed}.items():
             telemetry.stage_finished(source.type.job_type.value, stage, seconds)
         return {
@@ -356,7 +426,7 @@ class JobRunner:
             "vectors": total,
             "characters": state["characters"],
             "sections": state["sections"],
-            "embedding_model": self._ports.embedder.model,
+            "embedding_model": embedder.model,
             "embedding_tokens": state["tokens"],
             "duration_seconds": round(elapsed, 3),
             "stage_seconds": {stage: round(seconds, 3) for stage, seconds in timings.items()},
@@ -457,6 +527,21 @@ class JobRunner:
             await self._ports.dispatch(run.job)
         else:
             log.warning("job %s failed: %s", run.job.id, message)
+
+
+async def _all_or_first_error(*stages: Awaitable[None]) -> None:
+    """Runs ``stages`` concurrently until all are done; on the first error, cancels the
+    others (a stage waiting on a queue would wait forever) and raises that error."""
+    tasks = [asyncio.ensure_future(stage) for stage in stages]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in tasks:
+            if task.done() and not task.cancelled() and (error := task.exception()) is not None:
+                raise error
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _complete(job: Job, source: Source, result: dict[str, Any], now: datetime) -> None:

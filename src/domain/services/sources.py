@@ -23,6 +23,7 @@ from domain.sources import (
     SourceType,
     default_text_name,
     default_website_name,
+    text_head,
     validate_metadata,
 )
 
@@ -59,7 +60,7 @@ class SourceService:
     async def create_text_source(
         self,
         agent_id: uuid.UUID,
-        text: str,
+        text: str | bytes,
         *,
         name: str | None = None,
         chunking: ChunkingOptions | None = None,
@@ -67,10 +68,20 @@ class SourceService:
         priority: int | None = None,
         idempotency: IdempotencyClaim | None = None,
     ) -> tuple[Source, Job]:
-        """Store the text, then create the source and its job in one transaction."""
-        if not text.strip():
+        """Store the text, then create the source and its job in one transaction.
+
+        ``text`` may be given as its UTF-8 bytes (the API does, for large pastes): it is
+        then never decoded whole, only its first words are (for the name)."""
+        if isinstance(text, str):
+            head = text
+            empty = not text or text.isspace()  # not text.strip(), without its copy
+            data = text.encode("utf-8")
+        else:
+            data = text
+            head = text_head(data)
+            empty = not head or head.isspace()
+        if empty:
             raise InvalidInput("text must not be empty")
-        data = text.encode("utf-8")
         limit = self._config.limits.max_text_bytes
         if len(data) > limit:
             raise LimitExceeded("max_text_bytes", f"text is {len(data)} bytes; the limit is {limit} (MAX_TEXT_MB)")
@@ -78,7 +89,7 @@ class SourceService:
         max_name = self._config.limits.max_name_chars
         source = Source.new(
             agent_id=agent_id,
-            name=name if name is not None else default_text_name(text)[:max_name],
+            name=name if name is not None else default_text_name(head)[:max_name],
             type=SourceType.TEXT,
             now=self._ports.clock.now(),
             options=options,

@@ -127,6 +127,16 @@ class TextSourceCreate(ChunkingFields, kw_only=True):
     priority: Priority | None = None
 
 
+class TextSourceUpload(ChunkingFields, kw_only=True):
+    """``TextSourceCreate`` as read off the wire: the text stays raw JSON (a view of the
+    body) so that no ``str`` of a large text is built (see ``text_body``)."""
+
+    text: msgspec.Raw
+    name: Name | None = None
+    metadata: dict[str, Any] | None = None
+    priority: Priority | None = None
+
+
 class FileSourceFields(ChunkingFields, kw_only=True):
     """The form fields of a file upload besides ``file`` itself."""
 

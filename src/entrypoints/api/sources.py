@@ -23,10 +23,10 @@ from entrypoints.api.schemas import (
     Ok,
     OkPage,
     SourceOut,
-    TextSourceCreate,
     WebsiteSourceCreate,
     page_of,
 )
+from entrypoints.api.text_body import TextSourceOperation, read_text_body
 from entrypoints.api.uploads import convert_fields, read_upload
 
 
@@ -52,23 +52,32 @@ class SourceController(Controller):
     path = "/api/agents/{agent_id:uuid}/sources"
     tags = ["sources"]
 
-    @post("/text", summary="Add pasted text; returns the source with the jobId that processes it")
+    @post(
+        "/text",
+        summary="Add pasted text; returns the source with the jobId that processes it",
+        # The body is read by text_body (no str of the whole text), so Litestar does not
+        # see a ``data`` parameter: the operation documents the body itself.
+        operation_class=TextSourceOperation,
+    )
     async def create_text_source(
         self,
         agent_id: FromPath[uuid.UUID],
-        data: JSONBody[TextSourceCreate],
+        request: Request,
         sources: NamedDependency[SourceService],
         service_config: NamedDependency[ServiceConfig],
         idempotency_key: IdempotencyKeyHeader = None,
     ) -> Response[Ok[SourceOut]]:
-        claim = claim_of(idempotency_key, "text", data)
+        body = await read_text_body(request, canonical=idempotency_key is not None)
+        fields = body.fields
+        claim = claim_of(idempotency_key, "text", body.canonical) if body.canonical is not None else None
+        body.canonical = None  # as large as the text: only its fingerprint is kept
         source, _ = await sources.create_text_source(
             agent_id,
-            data.text,
-            name=data.name,
-            chunking=chunking_of(data, service_config.chunking),
-            metadata=data.metadata,
-            priority=data.priority,
+            body.data,
+            name=fields.name,
+            chunking=chunking_of(fields, service_config.chunking),
+            metadata=fields.metadata,
+            priority=fields.priority,
             idempotency=claim,
         )
         return created(Ok(data=SourceOut.of(source)), claim)
