@@ -539,9 +539,17 @@ async def _all_or_first_error(*stages: Awaitable[None]) -> None:
             if task.done() and not task.cancelled() and (error := task.exception()) is not None:
                 raise error
     finally:
+        # Cancelled again until done: on Python 3.11 ``asyncio.wait_for`` can swallow a
+        # cancellation that arrives as its inner call completes (gh-86296), and a stage
+        # that swallowed it would wait on its queue forever.
+        pending = {task for task in tasks if not task.done()}
+        while pending:
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=0.05)
         for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+            if not task.cancelled():
+                task.exception()  # retrieved: no "exception was never retrieved" warning
 
 
 def _complete(job: Job, source: Source, result: dict[str, Any], now: datetime) -> None:
