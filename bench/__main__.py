@@ -119,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     mode = " (--quick: tiny inputs, figures meaningless)" if args.quick else ""
     report = (
         f"Run {when}{mode}, {elapsed / 60:.1f} min, scenarios: {', '.join(chosen)}.\n\n"
-        f"Machine: {machine()}; load average at the end {os.getloadavg()[0]:.1f} (other work shares the cores).\n\n"
+        f"Machine: {machine()}; load average at the end {os.getloadavg()[0]:.1f}"
+        " (the benchmark's own processes included).\n\n"
         f"{table(rows, skipped)}"
     )
     print(report)
