@@ -171,3 +171,32 @@ async def test_every_runs_a_periodic_action(queue):
 
 async def test_ping(queue):
     await queue.ping()
+
+
+async def test_a_ticket_aborted_by_saq_does_not_cut_its_job_short():
+    """SAQ's sweep can abort a ticket whose job is running (it saw the ticket in the active
+    list before it was marked active: tobymao/saq#124); the worker then cancels the task.
+    Jobs are stopped through the jobs table only, so the handler runs to its end anyway."""
+    q = await redis_queue()
+    rec = Recorder(delay=2.5)
+    t = ticket()
+    try:
+        await q.dispatch(t)
+        await q.start(rec, concurrency=1)
+        async with asyncio.timeout(10):
+            while rec.running == 0:
+                await asyncio.sleep(0.02)
+        saq_queue = q._queue
+        # Aborted over and over (the worker's ticket toucher rewrites the ticket's status),
+        # so that SAQ's abort check, once a second, sees it and cancels the task.
+        async with asyncio.timeout(15):
+            while not rec.seen and rec.running:
+                job = await saq_queue.job(t.key)
+                if job is not None:
+                    await saq_queue.abort(job, "swept")
+                await asyncio.sleep(0.1)
+        await rec.until(1, timeout=10)
+        assert rec.seen == [t.job_id]
+    finally:
+        await q.close()
+        await purge(q)

@@ -65,6 +65,7 @@ class SaqJobQueue:
         self._worker: Any = None
         self._task: asyncio.Task[None] | None = None
         self._draining = False
+        self._running: set[asyncio.Future[object]] = set()
 
     @property
     def name(self) -> str:
@@ -138,8 +139,19 @@ class SaqJobQueue:
                 # Stopping: leave the job pending; another worker's reconciler takes it.
                 return
             toucher = asyncio.create_task(_touch(ctx["job"], heartbeat / 3))
+            # Shielded: SAQ cancels a ticket's task when the ticket is aborted, and its sweep
+            # can abort the ticket of a running job (one it saw in the active list before it
+            # was marked active: tobymao/saq#124). Jobs stop through the jobs table (cancel,
+            # deletion, lost lease), never through SAQ, so the job runs on to its end.
+            running = asyncio.ensure_future(handler(uuid.UUID(job_id)))
+            self._running.add(running)
+            running.add_done_callback(self._running.discard)
             try:
-                await handler(uuid.UUID(job_id))
+                await asyncio.shield(running)
+            except asyncio.CancelledError:
+                if not running.done():
+                    log.warning("SAQ aborted the ticket of running job %s; the job goes on", job_id)
+                raise
             except Exception:
                 # The handler records failures on the job itself; the ticket is done.
                 log.exception("job handler raised for job %s", job_id)
@@ -176,6 +188,7 @@ class SaqJobQueue:
         # Setting SAQ's stop event would cancel running jobs at once: drain first.
         self._draining = True
         running = [ctx["task"] for ctx in list(worker.job_task_contexts.values())]
+        running += [task for task in self._running if not task.done()]  # also those SAQ gave up on
         if running:
             await asyncio.wait(running, timeout=timeout)
         worker.event.set()
