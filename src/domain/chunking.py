@@ -113,24 +113,20 @@ class Chunker:
         self.size = size
         self.overlap = overlap
 
-    def chunk(self, text: str, *, first_index: int = 0) -> list[Chunk]:
-        """``text`` cut into chunks; see the module docstring for the guarantees.
-
-        Chunks are numbered from ``first_index`` (a section's chunks continue the count of
-        the sections before it).
-        """
+    def chunk(self, text: str) -> list[Chunk]:
+        """``text`` cut into chunks; see the module docstring for the guarantees."""
         if not text or text.isspace():
             return []
         additive = self.measure.additive_at_whitespace(text)
         splitter = Splitter(text, self.measure, self.size, additive=additive)
         spans = Packer(splitter, size=self.size, overlap=self.overlap).spans()
         chunks = []
-        for index, (start, end) in enumerate(spans, first_index):
+        for index, (start, end) in enumerate(spans):
             body = text[start:end]
             chunks.append(Chunk(index, start, end, body, len(body), len(body.split())))
         return chunks
 
 
-def chunk_text(text: str, *, size: int, overlap: int, measure: Measure, first_index: int = 0) -> list[Chunk]:
+def chunk_text(text: str, *, size: int, overlap: int, measure: Measure) -> list[Chunk]:
     """Cut ``text`` into chunks of at most ``size`` by ``measure``, overlapping by up to ``overlap``."""
-    return Chunker(measure, size=size, overlap=overlap).chunk(text, first_index=first_index)
+    return Chunker(measure, size=size, overlap=overlap).chunk(text)

@@ -33,7 +33,7 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from domain.access import ApiKey
 from domain.agents import Agent
@@ -531,14 +531,14 @@ class MemoryJobRepository:
             and (updated_before is None or j.updated_at < updated_before)
             and (due_at is None or j.run_at() <= due_at)
         ]
-        selected.sort(key=lambda j: (-j.priority, j.run_at(), j.created_at, j.id))
+        selected.sort(key=_pending_order)
         return [_copy_row(j) for j in selected[:limit]]
 
     async def next_due(self, now: datetime) -> DueJob | None:
         self._uow.ensure_writable()
         candidates = sorted(
             (j for j in self._uow.all_jobs() if _startable(j, now)),
-            key=lambda j: (-j.priority, j.run_at(), j.created_at, j.id),
+            key=_pending_order,
         )
         for candidate in candidates:
             # The lock ``save`` takes: held elsewhere means being claimed or changed there.
@@ -607,6 +607,11 @@ class MemoryJobRepository:
 
 
 # -- helpers ------------------------------------------------------------------------------
+
+
+def _pending_order(job: Job) -> tuple[Any, ...]:
+    """The order pending jobs are taken in: priority, then oldest ``run_at`` first."""
+    return (-job.priority, job.run_at(), job.created_at, job.id)
 
 
 def _startable(job: Job, now: datetime) -> bool:

@@ -48,11 +48,17 @@ def _by_id(table: sa.Table, key: str = "id") -> sa.Select[Any]:
     return sa.select(table).where(table.c[key] == sa.bindparam("k_id", type_=table.c[key].type))
 
 
-def _update(table: sa.Table, *, fixed: tuple[str, ...]) -> tuple[sa.Update, tuple[str, ...]]:
-    """UPDATE ... SET every column but ``fixed`` (bound as ``v_<name>``) WHERE id = :k_id."""
-    names = tuple(c.name for c in table.c if c.name not in fixed)
+def _update(table: sa.Table, *, fixed: tuple[str, ...], versioned: bool = False) -> tuple[sa.Update, tuple[str, ...]]:
+    """UPDATE ... SET every column but ``fixed`` (bound as ``v_<name>``) WHERE id = :k_id;
+    ``versioned`` also matches ``version = :k_version`` and increments it."""
+    names = tuple(c.name for c in table.c if c.name not in fixed and not (versioned and c.name == "version"))
     values = {table.c[n]: sa.bindparam(f"v_{n}", type_=table.c[n].type) for n in names}
-    statement = table.update().where(table.c.id == sa.bindparam("k_id", type_=table.c.id.type)).values(values)
+    where = [table.c.id == sa.bindparam("k_id", type_=table.c.id.type)]
+    if versioned:
+        where.append(table.c.version == sa.bindparam("k_version", type_=table.c.version.type))
+    statement = table.update().where(*where).values(values)
+    if versioned:
+        statement = statement.values(version=table.c.version + 1)
     return statement, names
 
 
@@ -73,19 +79,10 @@ _ADD_JOB = jobs.insert()
 # The WHERE on version is the whole concurrency control: on PostgreSQL a racing UPDATE
 # waits for the row lock, then re-reads the row and matches nothing; on SQLite writers
 # are serialised by BEGIN IMMEDIATE. Either way one save wins.
-_JOB_FIELDS = tuple(
-    c.name for c in jobs.c if c.name not in ("id", "data_source_id", "agent_id", "created_at", "version")
-)
-_SAVE_JOB = (
-    jobs.update()
-    .where(
-        jobs.c.id == sa.bindparam("k_id", type_=jobs.c.id.type),
-        jobs.c.version == sa.bindparam("k_version", type_=jobs.c.version.type),
-    )
-    .values({jobs.c[n]: sa.bindparam(f"v_{n}", type_=jobs.c[n].type) for n in _JOB_FIELDS})
-    .values(version=jobs.c.version + 1)
-)
+_SAVE_JOB, _JOB_FIELDS = _update(jobs, fixed=("id", "data_source_id", "agent_id", "created_at"), versioned=True)
+# When a pending job may run, and the order pending jobs are taken in (``pending()``).
 _run_at = sa.func.coalesce(jobs.c.scheduled_for, jobs.c.created_at)
+_PENDING_ORDER = (jobs.c.priority.desc(), _run_at.asc(), jobs.c.created_at.asc(), jobs.c.id.asc())
 # The best due job, locked, with its source and agent read alongside (the pending-
 # dispatch index gives the order). Only the job row is locked (OF jobs): claimers of
 # one agent's jobs must not queue on the agent's row.
@@ -103,7 +100,7 @@ _NEXT_DUE = (
         ),
         jobs.c.attempts < jobs.c.max_attempts,
     )
-    .order_by(jobs.c.priority.desc(), _run_at.asc(), jobs.c.created_at.asc(), jobs.c.id.asc())
+    .order_by(*_PENDING_ORDER)
     .limit(1)
     .with_for_update(of=jobs, skip_locked=True)
 )
@@ -244,13 +241,8 @@ class SqlAlchemyJobRepository:
         if updated_before is not None:
             statement = statement.where(jobs.c.updated_at < updated_before)
         if due_at is not None:
-            statement = statement.where(sa.func.coalesce(jobs.c.scheduled_for, jobs.c.created_at) <= due_at)
-        statement = statement.order_by(
-            jobs.c.priority.desc(),
-            sa.func.coalesce(jobs.c.scheduled_for, jobs.c.created_at).asc(),
-            jobs.c.created_at.asc(),
-            jobs.c.id.asc(),
-        ).limit(limit)
+            statement = statement.where(_run_at <= due_at)
+        statement = statement.order_by(*_PENDING_ORDER).limit(limit)
         return await self._fetch(statement)
 
     async def next_due(self, now: datetime) -> DueJob | None:
@@ -283,7 +275,7 @@ class SqlAlchemyJobRepository:
 
     async def census(self) -> JobCensus:
         counts = sa.select(jobs.c.type, jobs.c.status, sa.func.count()).group_by(jobs.c.type, jobs.c.status)
-        first_due = sa.func.min(sa.func.coalesce(jobs.c.scheduled_for, jobs.c.created_at))
+        first_due = sa.func.min(_run_at)
         oldest = sa.select(sa.type_coerce(first_due, UtcDateTime())).where(IS_PENDING)
         rows = (await self._db.execute(counts)).all()
         first = (await self._db.execute(oldest)).scalar()

@@ -278,7 +278,6 @@ class JobRunner:
         # Seconds spent in each stage; they overlap, so they may add up to more than the total.
         timings = {"extract": 0.0, "chunk": 0.0, "embed": 0.0, "store": 0.0}
         telemetry = self._ports.telemetry
-        await self._progress(run, **STARTING)
 
         def cut(section: Section) -> list[Chunk]:
             """The section's chunks, numbered from 0 (in a worker thread)."""

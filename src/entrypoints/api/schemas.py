@@ -120,21 +120,23 @@ class ChunkingFields(Camel, kw_only=True):
     chunk_unit: Literal["tokens", "characters"] | None = None
 
 
-class TextSourceCreate(ChunkingFields, kw_only=True):
-    text: Annotated[str, msgspec.Meta(min_length=1)]
+class TextSourceFields(ChunkingFields, kw_only=True):
+    """The fields of a pasted text besides the text itself."""
+
     name: Name | None = None
     metadata: dict[str, Any] | None = None
     priority: Priority | None = None
 
 
-class TextSourceUpload(ChunkingFields, kw_only=True):
+class TextSourceCreate(TextSourceFields, kw_only=True):
+    text: Annotated[str, msgspec.Meta(min_length=1)]
+
+
+class TextSourceUpload(TextSourceFields, kw_only=True):
     """``TextSourceCreate`` as read off the wire: the text stays raw JSON (a view of the
     body) so that no ``str`` of a large text is built (see ``text_body``)."""
 
     text: msgspec.Raw
-    name: Name | None = None
-    metadata: dict[str, Any] | None = None
-    priority: Priority | None = None
 
 
 class FileSourceFields(ChunkingFields, kw_only=True):

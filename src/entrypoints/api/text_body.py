@@ -26,7 +26,7 @@ from litestar import Request
 from litestar.exceptions import ValidationException
 from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
 
-from entrypoints.api.schemas import TextSourceCreate, TextSourceUpload
+from entrypoints.api.schemas import TextSourceCreate, TextSourceFields, TextSourceUpload
 
 PIECE_BYTES = 1 << 18
 # A space or a UTF-8 lead byte starts a character and can't be inside an escape
@@ -97,15 +97,7 @@ def decode_text_body(holder: list[bytearray], *, canonical: bool = False) -> Tex
         raise _invalid(str(exc), (where.group(1) or where.group(2)) if where else None) from None
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise _invalid(f"not valid JSON: {exc}") from None
-    fields = TextSourceCreate(
-        text="",
-        name=upload.name,
-        metadata=upload.metadata,
-        priority=upload.priority,
-        chunk_size=upload.chunk_size,
-        chunk_overlap=upload.chunk_overlap,
-        chunk_unit=upload.chunk_unit,
-    )
+    fields = TextSourceCreate(text="", **{name: getattr(upload, name) for name in TextSourceFields.__struct_fields__})
     with memoryview(upload.text) as raw:  # the JSON string token, quotes included
         utf8, size, escaped = _utf8_of_json_string(raw, keep_escaped=canonical)
     del upload, buffer  # the body goes before the text is copied out of its buffer
